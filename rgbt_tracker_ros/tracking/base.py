@@ -1,0 +1,60 @@
+"""The tracker interface that the CLI, the evaluation, the benchmark and the ROS nodes depend on.
+
+Every tracker (CMD student, CMD teacher, OpenCV baselines, later AINet) implements
+:class:`Tracker`; callers never need to know which model runs.
+"""
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rgbt_tracker_ros.data.frames import FramePair
+
+
+class TrackState(str, enum.Enum):
+    """Tracker confidence state reported with every frame."""
+
+    TRACKING = "tracking"
+    UNCERTAIN = "uncertain"
+    LOST = "lost"
+
+
+@dataclass
+class TrackResult:
+    """Per-frame output of a tracker.
+
+    Attributes:
+        box: ``[x, y, w, h]`` float64 in image pixels (the last good box while ``LOST``).
+        score: confidence in [0, 1] (the classifier's peak score for DiMP trackers).
+        state: tracking / uncertain / lost.
+        fusion_weights: fusion diagnostics per feature level, e.g. the MPSD path weights
+            ``{"layer2": [w_sa, w_mul, w_diff], "layer3": [...]}``; empty for single-modality trackers.
+        timings: seconds spent per stage (e.g. ``{"preprocess": .., "backbone": .., "total": ..}``).
+    """
+
+    box: np.ndarray
+    score: float
+    state: TrackState
+    fusion_weights: dict[str, list[float]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Tracker(abc.ABC):
+    """Single-object RGB-T tracker: ``initialize`` on the first frame, then ``track`` each frame."""
+
+    #: Short name used in result folders and reports.
+    name: str = "tracker"
+
+    @abc.abstractmethod
+    def initialize(self, pair: FramePair, box: np.ndarray) -> TrackResult:
+        """Start tracking the object in ``box`` (``[x, y, w, h]``) of ``pair``.
+
+        Raises :class:`~rgbt_tracker_ros.errors.InputError` for an invalid pair or box.
+        """
+
+    @abc.abstractmethod
+    def track(self, pair: FramePair) -> TrackResult:
+        """Locate the object in the next frame pair."""

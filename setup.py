@@ -1,0 +1,58 @@
+"""ament_python / pip build script for rgbt_tracker_ros (see docs/architecture.md)."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "rgbt_tracker_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="RGB-T single-object tracking for ROS 2: CMD student/teacher on DiMP, distillation, evaluation",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=["test", "test.*"]),
+    include_package_data=True,
+    package_data={
+        PACKAGE: [
+            "networks/configs/*.yaml",
+            "tracking/params/*.yaml",
+            "evaluation/lists/*.txt",
+            "assets/*",
+            "assets/*/*",
+            "assets/*/*/*",
+        ]
+    },
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/models", glob("models/*")),
+    ],
+    # numpy and OpenCV are deliberately loose / optional: inside ROS 2 they come from rosdep
+    # (python3-numpy 1.x, python3-opencv) and cv_bridge breaks under numpy 2 (docs/ros.md).
+    install_requires=[
+        "numpy",
+        "torch",
+        "torchvision",
+        "rosbags>=0.10",
+        "pyyaml",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={
+        "opencv": ["opencv-contrib-python-headless"],
+        "test": ["pytest"],
+        "train": ["tensorboard"],
+        "export": ["onnx", "onnxruntime"],
+    },
+    zip_safe=True,
+    entry_points={
+        "console_scripts": [
+            "rgbt-tracker = rgbt_tracker_ros.cli.main:main",
+            "track_node = rgbt_tracker_ros.ros.track_node:main",
+            "teacher_node = rgbt_tracker_ros.ros.teacher_node:main",
+        ],
+    },
+)
