@@ -1,0 +1,121 @@
+"""``rgbt-tracker info``: describe a network config or checkpoint.
+
+Prints the architecture summary, parameter counts (built, and comparable with the paper's
+19.9M / 81.0M, which include the unused ResNet ``layer4``/``fc``), FLOPs per tracked frame at the
+tracking resolution (torch FlopCounterMode) and the feature shapes of every level. For a
+checkpoint, also its code version, training data and extra metadata.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "info",
+        help="parameters, FLOPs per frame and feature shapes of a network config or checkpoint",
+        description="Describe a network: a bundled config name (student-r18, teacher-r50, student-tiny, "
+        "teacher-tiny), a config YAML file, or a checkpoint file (.pth/.pt).",
+    )
+    parser.add_argument("config", metavar="CONFIG",
+                        help="bundled config name, path to a config YAML, or path to a checkpoint")
+    parser.add_argument("--input-size", type=int, metavar="PX",
+                        help="square crop size for FLOPs and shapes (default: the config's input_size)")
+    parser.add_argument("--proposals", type=int, default=10, metavar="N",
+                        help="IoU-Net proposals counted per frame (default 10: DiMP's current box + 9 random)")
+    parser.add_argument("--download-weights", action="store_true",
+                        help="download and cache the ImageNet backbone weights of the config if missing "
+                        "(torch.hub cache); never done otherwise")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
+    parser.set_defaults(func=run)
+
+
+def _shape(t) -> list[int]:
+    return [int(s) for s in t.shape]
+
+
+def describe(model, input_size: int, num_proposals: int) -> dict:
+    """Summary dict of ``model`` (counts, FLOPs, shapes) at ``input_size``."""
+    import torch
+
+    from rgbt_tracker_ros.networks.flops import parameter_counts, per_frame_flops
+
+    config = model.config
+    model.eval()
+    with torch.no_grad():
+        feats = model.extract_features(torch.rand(1, 3, input_size, input_size), torch.rand(1, 1, input_size, input_size))
+        clf = model.classifier.extract_classification_feat(feats.fused["layer3"])
+        iou_feat = model.bb_regressor.get_iou_feat(model.bbreg_features(feats))
+    shapes = {f"rgb/tir {lvl}": _shape(t) for lvl, t in feats.rgb.items()}
+    shapes.update({f"fused {lvl}": _shape(t) for lvl, t in feats.fused.items()})
+    shapes.update({f"initial_fusions {lvl}": _shape(t) for lvl, t in feats.initial_fusions.items()})
+    shapes.update({f"path_weights {lvl} ({'/'.join(feats.path_names)})": _shape(t) for lvl, t in feats.path_weights.items()})
+    shapes["classification features"] = _shape(clf)
+    shapes["target filter"] = [1, config.clf_feature_dim, config.filter_size, config.filter_size]
+    shapes["score map"] = [1, 1, *model.score_size(input_size)]
+    shapes.update({f"iou features {lvl}": _shape(t) for lvl, t in zip(("layer2", "layer3"), iou_feat)})
+    return {
+        "config": config.to_dict(),
+        "input_size": input_size,
+        "parameters": parameter_counts(model),
+        "flops_per_frame": per_frame_flops(model, input_size, num_proposals),
+        "shapes": shapes,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import warnings
+    from pathlib import Path
+
+    from rgbt_tracker_ros.errors import InputError
+    from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
+    from rgbt_tracker_ros.networks.config import build_model, load_config
+
+    meta = None
+    source = Path(args.config)
+    if source.suffix in (".pth", ".pt", ".ckpt") or (source.is_file() and source.suffix not in (".yaml", ".yml")):
+        model, meta = load_checkpoint(source)
+    else:
+        config = load_config(args.config)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = build_model(config, pretrained="imagenet" if args.download_weights else "none",
+                                allow_download=args.download_weights)
+        for w in caught:
+            print(f"warning: {w.message}")
+    input_size = args.input_size or model.config.input_size
+    if input_size < 64:
+        raise InputError(f"--input-size must be at least 64 px, got {input_size}")
+    if args.proposals < 1:
+        raise InputError(f"--proposals must be positive, got {args.proposals}")
+    summary = describe(model, input_size, args.proposals)
+    if meta is not None:
+        summary["checkpoint"] = {k: v for k, v in meta.items() if k != "config"}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+
+    config, params, flops = model.config, summary["parameters"], summary["flops_per_frame"]
+    print(f"{config.name} ({config.kind}): {config.description}")
+    print(f"  backbone {config.backbone} x{1 if config.kind == 'student' else 2} (up to layer3), "
+          f"crop {input_size} px, stride {config.feature_stride}, filter {config.filter_size}x{config.filter_size}")
+    if meta is not None:
+        ck = summary["checkpoint"]
+        print(f"  checkpoint: code {ck.get('code_version')}, {ck.get('dtype')}, created {ck.get('created')}")
+        print(f"  training data: {ck.get('training_data') or '(not given)'}")
+        if ck.get("extra"):
+            print(f"  extra: {json.dumps(ck['extra'])}")
+    print("parameters:")
+    for name, count in params.items():
+        if name not in ("built", "paper_comparable"):
+            print(f"  {name:<22} {count / 1e6:8.3f} M")
+    print(f"  {'total (built)':<22} {params['built'] / 1e6:8.3f} M")
+    print(f"  {'+ unbuilt layer4/fc':<22} {params['paper_comparable'] / 1e6:8.3f} M  (as counted in the paper)")
+    print(f"FLOPs per frame at {input_size} px (FlopCounterMode, 1 MAC = 2 FLOPs):")
+    for name, count in flops.items():
+        print(f"  {name:<22} {count / 1e9:8.3f} GFLOPs")
+    print("feature shapes (batch 1):")
+    for name, shape in summary["shapes"].items():
+        print(f"  {name:<34} {tuple(shape)}")
+    return 0

@@ -1,0 +1,344 @@
+"""DiMP training samples from RGB-T sequences (Bhat et al., ICCV 2019; pytracking ``ltr/data/sampler.py``
+``DiMPSampler`` + ``processing.DiMPProcessing``).
+
+One sample = ``num_train_frames`` train frames and ``num_test_frames`` test frames of one sequence,
+sampled causally within ``max_gap`` frames: a base frame, further train frames from the
+``max_gap`` frames before it and test frames from the ``max_gap`` frames after it (the gap grows by
+5 until enough visible frames are found). Each frame is cropped around a jittered copy of its box
+(centre jitter ``sqrt(w'h') * factor * U(-0.5, 0.5)``, size jitter ``exp(N(0, sigma))``) to DiMP's
+search area, gets a Gaussian label map on the classifier's output grid and, for test frames, IoU
+proposals (Gaussian perturbations of the box with IoU > ``proposal_min_iou``).
+
+RGB-T specifics (our design; DiMP is RGB only, CMD does not describe its sampler):
+
+- The RGB image and the normalised thermal image (``decode.normalize_thermal``, before cropping)
+  share one :class:`~rgbt_tracker_ros.data.crops.CropTransform` per frame, so they stay aligned.
+- The box used is the RGB ground truth, or the thermal one where the RGB box is invalid (target
+  visible only in thermal); frames with neither box valid (zero size, NaN) are never sampled.
+- DiMP's photometric augmentation is applied per modality: a brightness factor
+  ``U(1 - b, 1 + b)`` drawn per modality and per frame set (train / test), as pytracking draws one
+  per set; grayscale conversion (probability per sample) touches only the RGB stream.
+- Randomness: every sample draws from ``numpy.random.default_rng([seed, epoch, index])``, so a
+  sample depends only on (seed, epoch, index): the same with any number of loader workers or DDP
+  ranks, and again after ``--resume``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Optional, Protocol, Sequence as SequenceType
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from rgbt_tracker_ros.data.crops import box_to_crop, search_area_transform, warp_crop
+from rgbt_tracker_ros.data.decode import normalize_thermal
+from rgbt_tracker_ros.data.frames import FramePair
+from rgbt_tracker_ros.errors import DatasetError, InputError
+
+LOGGER = logging.getLogger(__name__)
+
+#: RGB -> grey weights (ITU-R BT.601, as cv2.COLOR_RGB2GRAY).
+GREY_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class TrainingSequence(Protocol):
+    """What the sampler needs from a sequence (``data.datasets.Sequence`` provides it)."""
+
+    name: str
+    gt_rgb: np.ndarray
+    gt_thermal: np.ndarray
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> FramePair: ...
+
+
+@dataclass
+class SamplerSettings:
+    """DiMP sampling and processing parameters (defaults: pytracking ``train_settings/dimp``).
+
+    ``output_size``, ``feature_stride`` and ``filter_size`` must match the model (the trainer takes
+    them from the model config).
+    """
+
+    num_train_frames: int = 3
+    num_test_frames: int = 3
+    max_gap: int = 30
+    min_sequence_length: int = 20
+    search_area_factor: float = 5.0
+    output_size: int = 288
+    feature_stride: int = 16
+    filter_size: int = 4
+    output_sigma_factor: float = 0.25
+    center_jitter_train: float = 3.0
+    center_jitter_test: float = 4.5
+    scale_jitter_train: float = 0.25
+    scale_jitter_test: float = 0.5
+    proposals_per_frame: int = 8
+    proposal_min_iou: float = 0.1
+    proposal_sigma_factors: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2, 0.3)
+    brightness_jitter: float = 0.2
+    grayscale_probability: float = 0.05
+    padding: str = "replicate"
+
+    def __post_init__(self) -> None:
+        self.proposal_sigma_factors = tuple(float(s) for s in self.proposal_sigma_factors)
+        if self.output_size % self.feature_stride:
+            raise InputError(
+                f"sampler output_size {self.output_size} is not a multiple of the feature stride "
+                f"{self.feature_stride}"
+            )
+        if min(self.num_train_frames, self.num_test_frames, self.proposals_per_frame, self.max_gap) < 1:
+            raise InputError("sampler frame counts, proposals_per_frame and max_gap must be at least 1")
+
+    @property
+    def feature_size(self) -> int:
+        """Side of the backbone's layer3 grid for one crop (18 for 288 / 16)."""
+        return self.output_size // self.feature_stride
+
+
+def training_boxes(sequence: TrainingSequence) -> np.ndarray:
+    """``(N, 4)`` boxes used for training: RGB gt, else thermal gt; NaN rows where neither is valid."""
+    boxes = np.full((len(sequence), 4), np.nan)
+    for gt in (sequence.gt_thermal, sequence.gt_rgb):  # RGB last: it wins where both are valid
+        if gt is None:
+            continue
+        gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)[: len(sequence)]
+        valid = np.isfinite(gt).all(axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
+        boxes[: len(gt)][valid] = gt[valid]
+    return boxes
+
+
+def box_iou(reference: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of ``[x, y, w, h]`` ``reference`` with each row of ``boxes`` ``(N, 4)``."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    top_left = np.maximum(reference[:2], boxes[:, :2])
+    bottom_right = np.minimum(reference[:2] + reference[2:], boxes[:, :2] + boxes[:, 2:])
+    intersection = np.clip(bottom_right - top_left, 0, None).prod(axis=1)
+    union = reference[2] * reference[3] + boxes[:, 2] * boxes[:, 3] - intersection
+    return intersection / union
+
+
+def gaussian_label(
+    boxes: np.ndarray, sigma_factor: float, filter_size: int, feature_size: int, image_size: int
+) -> np.ndarray:
+    """DiMP's Gaussian label maps ``(N, F + pad, F + pad)`` for crop boxes ``(N, 4)``.
+
+    Same grid as pytracking ``gaussian_label_function``: the label lives on the classifier's output
+    grid (``feature_size``, one extra row/column at the end for an even ``filter_size``); its centre
+    is the box centre in feature cells, shifted by half a cell for even filters, so the peak falls
+    on cell ``centre / stride``. ``sigma = sigma_factor * feature_size`` cells.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    centres = boxes[:, :2] + 0.5 * boxes[:, 2:]
+    even_shift = 0.5 * ((filter_size + 1) % 2)
+    centres = feature_size * (centres - image_size / 2) / image_size + even_shift
+    sigma = sigma_factor * feature_size
+    end_pad = int(filter_size % 2 == 0)
+    grid = np.arange(-(feature_size - 1) / 2, (feature_size + 1) / 2 + end_pad)
+    gauss_x = np.exp(-0.5 / sigma**2 * (grid[None, :] - centres[:, 0:1]) ** 2)
+    gauss_y = np.exp(-0.5 / sigma**2 * (grid[None, :] - centres[:, 1:2]) ** 2)
+    return (gauss_y[:, :, None] * gauss_x[:, None, :]).astype(np.float32)
+
+
+def perturb_box(
+    box: np.ndarray, rng: np.random.Generator, min_iou: float, sigma_factors: SequenceType[float]
+) -> tuple[np.ndarray, float]:
+    """One IoU-Net proposal: DiMP's ``perturb_box`` (Gaussian noise on centre and size).
+
+    The noise std is ``sqrt(w*h) * sigma`` with ``sigma`` drawn from ``sigma_factors``; boxes are
+    rounded to whole pixels; up to 100 tries, shrinking the noise by 0.9 each time, until the IoU
+    with ``box`` exceeds ``min_iou``. Returns ``(proposal, iou)``.
+    """
+    perturbation = math.sqrt(box[2] * box[3]) * float(rng.choice(np.asarray(sigma_factors)))
+    centre = box[:2] + 0.5 * box[2:]
+    for _ in range(100):
+        cx, cy, w, h = rng.normal(np.r_[centre, box[2:]], perturbation)
+        if w <= 1:
+            w = box[2] * rng.uniform(0.15, 0.5)
+        if h <= 1:
+            h = box[3] * rng.uniform(0.15, 0.5)
+        proposal = np.round([cx - 0.5 * w, cy - 0.5 * h, w, h])
+        if proposal[2] <= 1:
+            proposal[2] = box[2] * rng.uniform(0.15, 0.5)
+        if proposal[3] <= 1:
+            proposal[3] = box[3] * rng.uniform(0.15, 0.5)
+        iou = float(box_iou(box, proposal)[0])
+        if iou > min_iou:
+            break
+        perturbation *= 0.9
+    return proposal, iou
+
+
+def jitter_box(box: np.ndarray, rng: np.random.Generator, center_factor: float, scale_factor: float) -> np.ndarray:
+    """DiMP's ``_get_jittered_box``: size ``* exp(N(0, scale_factor))``, centre moved by up to half of
+    ``center_factor * sqrt(jittered area)`` along each axis (uniform)."""
+    size = box[2:] * np.exp(rng.standard_normal(2) * scale_factor)
+    max_offset = math.sqrt(size[0] * size[1]) * center_factor
+    centre = box[:2] + 0.5 * box[2:] + max_offset * (rng.random(2) - 0.5)
+    return np.r_[centre - 0.5 * size, size]
+
+
+def usable_sequences(
+    sequences: SequenceType[TrainingSequence], settings: SamplerSettings
+) -> tuple[list[tuple[TrainingSequence, np.ndarray]], list[str]]:
+    """Split ``sequences`` into ``(usable, skipped_names)``; usable ones come with their boxes.
+
+    As DiMP: a sequence needs at least ``min_sequence_length`` frames and more than
+    ``2 * (num_train + num_test)`` frames with a valid box.
+    """
+    usable, skipped = [], []
+    needed = 2 * (settings.num_train_frames + settings.num_test_frames)
+    for sequence in sequences:
+        boxes = training_boxes(sequence)
+        visible = int(np.isfinite(boxes[:, 0]).sum())
+        if len(sequence) < settings.min_sequence_length or visible <= needed:
+            skipped.append(sequence.name)
+        else:
+            usable.append((sequence, boxes))
+    return usable, skipped
+
+
+class DiMPSampler(Dataset):
+    """Random DiMP training samples; ``len`` = samples per epoch, ``index`` only seeds the draw.
+
+    Each item is a dict of tensors (frames first):
+
+    - ``train_rgb`` / ``test_rgb``: ``(F, 3, S, S)`` float32 in [0, 1];
+    - ``train_tir`` / ``test_tir``: ``(F, 1, S, S)`` float32 in [0, 1];
+    - ``train_bb`` / ``test_bb``: ``(F, 4)`` boxes ``[x, y, w, h]`` in crop pixels;
+    - ``train_label`` / ``test_label``: ``(F, L, L)`` Gaussian labels (:func:`gaussian_label`);
+    - ``test_proposals``: ``(F, P, 4)`` crop boxes; ``proposal_iou``: ``(F, P)`` their IoU in [0, 1].
+
+    :func:`collate_samples` batches them in pytracking's ``(frames, batch, ...)`` layout.
+    """
+
+    def __init__(
+        self,
+        sequences: SequenceType[TrainingSequence],
+        settings: SamplerSettings,
+        samples_per_epoch: int,
+        seed: int = 0,
+    ) -> None:
+        self.settings = settings
+        self.samples_per_epoch = int(samples_per_epoch)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.sequences, skipped = usable_sequences(sequences, settings)
+        if skipped:
+            LOGGER.warning(
+                "skipping %d sequence(s) too short or with too few visible frames: %s",
+                len(skipped),
+                ", ".join(skipped[:10]) + (" ..." if len(skipped) > 10 else ""),
+            )
+        if not self.sequences:
+            raise DatasetError(
+                f"no usable training sequence among {len(sequences)}: each needs at least "
+                f"{settings.min_sequence_length} frames and more than "
+                f"{2 * (settings.num_train_frames + settings.num_test_frames)} frames with a valid box"
+            )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose samples ``__getitem__`` returns (call before iterating)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        while True:
+            sequence, boxes = self.sequences[int(rng.integers(len(self.sequences)))]
+            frame_ids = self.sample_frame_ids(np.isfinite(boxes[:, 0]), rng)
+            if frame_ids is not None:
+                break
+        train_ids, test_ids = frame_ids
+        s = self.settings
+        grayscale = rng.random() < s.grayscale_probability
+        sample: dict[str, torch.Tensor] = {}
+        for part, ids, centre_jitter, scale_jitter in (
+            ("train", train_ids, s.center_jitter_train, s.scale_jitter_train),
+            ("test", test_ids, s.center_jitter_test, s.scale_jitter_test),
+        ):
+            brightness = rng.uniform(max(0.0, 1 - s.brightness_jitter), 1 + s.brightness_jitter, size=2)
+            crops = [
+                self._crop_frame(sequence[i], boxes[i], rng, centre_jitter, scale_jitter, grayscale, brightness)
+                for i in ids
+            ]
+            rgb, tir, crop_boxes = zip(*crops)
+            sample[f"{part}_rgb"] = torch.from_numpy(np.stack(rgb))
+            sample[f"{part}_tir"] = torch.from_numpy(np.stack(tir))
+            crop_boxes = np.stack(crop_boxes)
+            sample[f"{part}_bb"] = torch.from_numpy(crop_boxes.astype(np.float32))
+            sample[f"{part}_label"] = torch.from_numpy(
+                gaussian_label(
+                    crop_boxes,
+                    s.output_sigma_factor / s.search_area_factor,
+                    s.filter_size,
+                    s.feature_size,
+                    s.output_size,
+                )
+            )
+        proposals = [
+            [perturb_box(box, rng, s.proposal_min_iou, s.proposal_sigma_factors) for _ in range(s.proposals_per_frame)]
+            for box in sample["test_bb"].numpy().astype(np.float64)
+        ]
+        sample["test_proposals"] = torch.from_numpy(np.array([[p for p, _ in frame] for frame in proposals], np.float32))
+        sample["proposal_iou"] = torch.from_numpy(np.array([[iou for _, iou in frame] for frame in proposals], np.float32))
+        return sample
+
+    def sample_frame_ids(
+        self, visible: np.ndarray, rng: np.random.Generator
+    ) -> Optional[tuple[list[int], list[int]]]:
+        """DiMP's causal frame sampling over a visibility mask: ``(train_ids, test_ids)`` (base frame
+        first), or ``None`` if this sequence cannot provide the frames."""
+        s = self.settings
+        count = len(visible)
+
+        def pick(num: int, low: int, high: int) -> Optional[list[int]]:
+            ids = np.flatnonzero(visible[max(low, 0) : min(high, count)]) + max(low, 0)
+            return None if ids.size == 0 else [int(i) for i in rng.choice(ids, size=num)]
+
+        base = pick(1, s.num_train_frames - 1, count - s.num_test_frames)
+        if base is None:
+            return None
+        gap_increase = 0
+        while gap_increase <= count:
+            previous = [] if s.num_train_frames == 1 else pick(
+                s.num_train_frames - 1, base[0] - s.max_gap - gap_increase, base[0]
+            )
+            test = pick(s.num_test_frames, base[0] + 1, base[0] + s.max_gap + gap_increase)
+            if previous is not None and test is not None:
+                return base + previous, test
+            gap_increase += 5
+        return None
+
+    def _crop_frame(
+        self,
+        pair: FramePair,
+        box: np.ndarray,
+        rng: np.random.Generator,
+        centre_jitter: float,
+        scale_jitter: float,
+        grayscale: bool,
+        brightness: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Crop one pair around a jittered ``box``: ``(rgb (3,S,S), tir (1,S,S), crop box (4,))``."""
+        s = self.settings
+        pair.validate()
+        transform = search_area_transform(jitter_box(box, rng, centre_jitter, scale_jitter), s.search_area_factor, s.output_size)
+        rgb = warp_crop(pair.rgb, transform, s.padding).astype(np.float32) / np.float32(255.0)
+        tir = warp_crop(normalize_thermal(pair.thermal), transform, s.padding)
+        if grayscale:
+            rgb = np.repeat((rgb @ GREY_WEIGHTS)[:, :, None], 3, axis=2)
+        rgb = np.clip(rgb * np.float32(brightness[0]), 0.0, 1.0)
+        tir = np.clip(tir * np.float32(brightness[1]), 0.0, 1.0)
+        return np.ascontiguousarray(rgb.transpose(2, 0, 1)), tir[None], box_to_crop(box, transform)
+
+
+def collate_samples(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack samples along dim 1: ``(frames, batch, ...)``, the layout of ``RGBTDiMPNet.forward``."""
+    return {key: torch.stack([sample[key] for sample in samples], dim=1) for key in samples[0]}

@@ -1,0 +1,144 @@
+"""Run a tracker over a whole dataset into a resumable results folder (one-pass evaluation, OPE).
+
+Each sequence starts from its first visible ground-truth box (frame 0) and is tracked to the end
+without re-initialisation, the protocol of every RGB-T benchmark. Results go to
+``<out_dir>/<tracker name>/<sequence>.txt`` (``x,y,w,h`` a line, the first line the initial box),
+per-frame seconds to ``<sequence>_time.txt`` (pytracking's convention); both are written to a
+temporary file and renamed, so a file is either complete or absent. A sequence whose result file
+already holds one valid box per frame is skipped, so an interrupted run resumes where it stopped.
+The tracker is created once, and only if some sequence still has to run; ``initialize`` restarts
+it for every sequence.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Union
+
+import numpy as np
+
+from rgbt_tracker_ros.data.datasets import Sequence, read_table
+from rgbt_tracker_ros.errors import InputError, RgbtError
+from rgbt_tracker_ros.tracking.base import Tracker
+
+PathLike = Union[str, Path]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _format_rows(rows: np.ndarray, digits: int) -> str:
+    return "".join(",".join(f"{v:.{digits}f}" for v in row) + "\n" for row in np.atleast_2d(rows))
+
+
+def completed_frames(path: Path) -> Optional[int]:
+    """Number of boxes in an existing, readable result file; ``None`` if absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        table = read_table(path)
+    except RgbtError:
+        return None
+    return len(table) if table.shape[1] == 4 else None
+
+
+def _recorded_seconds(path: Path, frames: int) -> Optional[float]:
+    """Total seconds of a previous run from its ``_time.txt``, if it matches the sequence."""
+    try:
+        times = read_table(path)
+    except RgbtError:
+        return None
+    return float(times.sum()) if times.shape == (frames, 1) else None
+
+
+def track_sequence(tracker: Tracker, sequence: Sequence, on_frame: Optional[Callable[[], None]] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Track ``sequence`` from its first visible ground-truth box; ``(boxes (N, 4), seconds (N,))``.
+
+    Seconds cover ``initialize``/``track`` only (not image loading).
+    """
+    boxes = np.zeros((len(sequence), 4))
+    seconds = np.zeros(len(sequence))
+    for index in range(len(sequence)):
+        pair = sequence[index]
+        start = time.perf_counter()
+        try:
+            result = tracker.initialize(pair, sequence.gt_rgb[0]) if index == 0 else tracker.track(pair)
+        except InputError as err:
+            raise InputError(f"sequence {sequence.name} frame {index}: {err}") from err
+        seconds[index] = time.perf_counter() - start
+        boxes[index] = result.box
+        if on_frame is not None:
+            on_frame()
+    return boxes, seconds
+
+
+def run_benchmark(
+    tracker_factory: Callable[[], Tracker],
+    sequences: Iterable[Sequence],
+    out_dir: PathLike,
+    name: Optional[str] = None,
+    progress: bool = True,
+) -> dict:
+    """Track every sequence not yet complete under ``<out_dir>/<name>``; return the run's summary.
+
+    ``name`` defaults to the tracker's ``name`` (the tracker is then created up front). Returns
+    ``{"tracker", "results_dir", "frames", "seconds", "fps", "sequences": {seq: {"frames",
+    "seconds", "fps", "skipped"}}}``; seconds/fps of a skipped sequence come from its recorded
+    ``_time.txt`` (``None`` when there is none), and the totals cover the sequences with timings.
+    """
+    from tqdm import tqdm
+
+    sequences = list(sequences)
+    tracker: Optional[Tracker] = None
+    if name is None:
+        tracker = tracker_factory()
+        name = tracker.name
+    results_dir = Path(out_dir) / name
+    pending = {s.name for s in sequences if completed_frames(results_dir / f"{s.name}.txt") != len(s)}
+    summary: dict[str, dict] = {}
+    bar = tqdm(total=sum(len(s) for s in sequences if s.name in pending), desc=name, unit="frame", disable=not progress, leave=False)
+    try:
+        for sequence in sequences:
+            result_path = results_dir / f"{sequence.name}.txt"
+            time_path = results_dir / f"{sequence.name}_time.txt"
+            if sequence.name not in pending:
+                seconds = _recorded_seconds(time_path, len(sequence))
+                summary[sequence.name] = _entry(len(sequence), seconds, skipped=True)
+                continue
+            if tracker is None:
+                tracker = tracker_factory()
+            bar.set_postfix_str(sequence.name)
+            boxes, frame_seconds = track_sequence(tracker, sequence, on_frame=lambda: bar.update(1))
+            write_atomic(time_path, _format_rows(frame_seconds[:, None], 6))
+            write_atomic(result_path, _format_rows(boxes, 2))
+            summary[sequence.name] = _entry(len(sequence), float(frame_seconds.sum()), skipped=False)
+    finally:
+        bar.close()
+    timed = [entry for entry in summary.values() if entry["seconds"] is not None]
+    total_seconds = sum(entry["seconds"] for entry in timed)
+    total_frames = sum(entry["frames"] for entry in timed)
+    return {
+        "tracker": name,
+        "results_dir": str(results_dir),
+        "frames": sum(entry["frames"] for entry in summary.values()),
+        "seconds": total_seconds if timed else None,
+        "fps": total_frames / total_seconds if timed and total_seconds > 0 else None,
+        "sequences": summary,
+    }
+
+
+def _entry(frames: int, seconds: Optional[float], skipped: bool) -> dict:
+    fps = frames / seconds if seconds else None
+    return {"frames": frames, "seconds": seconds, "fps": fps, "skipped": skipped}

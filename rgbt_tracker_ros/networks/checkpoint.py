@@ -1,0 +1,127 @@
+"""Model checkpoints that carry their config, code version and training-data description.
+
+File format (``torch.save`` of plain containers and tensors only, so that loading uses
+``torch.load(..., weights_only=True)`` and never executes code from the file; a robot may be handed
+a model file):
+
+``{"format": FORMAT, "config": ModelConfig.to_dict(), "code_version": str, "training_data": str,
+"extra": dict, "created": ISO-8601 str, "dtype": "float32" | "float16", "state_dict": {...}}``
+
+``fp16=True`` stores floating tensors in half precision (half the size; they are cast back to
+float32 on loading).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+
+from rgbt_tracker_ros import __version__
+from rgbt_tracker_ros.errors import CheckpointError, InputError
+from rgbt_tracker_ros.networks.config import ModelConfig, build_model, load_config
+from rgbt_tracker_ros.networks.models import RGBTDiMPNet
+
+FORMAT = "rgbt_tracker_ros.checkpoint/1"
+
+
+def save_checkpoint(path: Union[str, Path], model: RGBTDiMPNet, config: Optional[ModelConfig] = None,
+                    training_data: str = "", extra: Optional[dict[str, Any]] = None, fp16: bool = False) -> Path:
+    """Write ``model`` to ``path`` (parent folders created); returns the path.
+
+    ``config`` defaults to ``model.config``; ``training_data`` describes what the weights were
+    trained on (e.g. ``"LasHeR train (979 videos), 50 epochs"``); ``extra`` holds JSON-like
+    values only (numbers, strings, lists, dicts), e.g. epoch and loss.
+    """
+    config = model.config if config is None else config
+    if config.architecture_differences(model.config):
+        raise InputError(f"save_checkpoint: config {config.name!r} does not describe the model "
+                         f"({'; '.join(config.architecture_differences(model.config))})")
+    extra = dict(extra or {})
+    try:
+        json.dumps(extra)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"save_checkpoint: extra must hold JSON-like values only ({exc})") from None
+    state = {k: (v.detach().half() if fp16 and v.is_floating_point() else v.detach()).cpu().clone()
+             for k, v in model.state_dict().items()}
+    payload = {
+        "format": FORMAT,
+        "config": config.to_dict(),
+        "code_version": __version__,
+        "training_data": str(training_data),
+        "extra": extra,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "dtype": "float16" if fp16 else "float32",
+        "state_dict": state,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # never leave a half-written checkpoint under the real name
+    return path
+
+
+def read_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> dict[str, Any]:
+    """Read and validate a checkpoint file without building a model (safe: ``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, foreign pickle with code, not a torch file at all
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or foreign file?): {first[:200]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path}: not an rgbt_tracker_ros checkpoint (format {found!r}, expected {FORMAT!r})")
+    for key in ("config", "state_dict"):
+        if not isinstance(payload.get(key), dict):
+            raise CheckpointError(f"{path}: checkpoint lacks its {key!r}")
+    return payload
+
+
+def load_checkpoint(path: Union[str, Path], config: Union[None, str, Path, ModelConfig] = None,
+                    map_location: Union[str, torch.device] = "cpu") -> tuple[RGBTDiMPNet, dict[str, Any]]:
+    """Rebuild the model stored in ``path``; returns ``(model in eval mode, meta)``.
+
+    ``config`` (name, path or :class:`ModelConfig`), when given, must describe the same
+    architecture as the stored one, else :class:`CheckpointError` names the differing keys.
+    ``meta`` holds everything but the state dict (``config`` as a :class:`ModelConfig`).
+    The backbone is not initialised from ImageNet (the checkpoint holds every weight).
+    """
+    payload = read_checkpoint(path, map_location="cpu")
+    try:
+        stored = ModelConfig.from_dict(payload["config"], source=f"{path} (stored config)")
+    except InputError as exc:
+        raise CheckpointError(str(exc)) from None
+    if config is not None:
+        wanted = load_config(config)
+        diffs = wanted.architecture_differences(stored)
+        if diffs:
+            raise CheckpointError(f"{path}: checkpoint was made for config {stored.name!r}, not {wanted.name!r}; "
+                                  f"differs in {', '.join(diffs)} (requested vs stored)")
+    model = build_model(stored, pretrained="none")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = [f"{label} {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
+                 for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)) if items]
+        raise CheckpointError(f"{path}: weights do not fit config {stored.name!r}: {'; '.join(parts)}")
+    model.load_state_dict(state)
+    model.to(map_location).eval()
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    meta["config"] = stored
+    return model, meta
+
+
+def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu",
+               config: Union[None, str, Path, ModelConfig] = None) -> RGBTDiMPNet:
+    """The model of a checkpoint, in eval mode on ``device`` (see :func:`load_checkpoint`)."""
+    return load_checkpoint(path, config=config, map_location=device)[0]

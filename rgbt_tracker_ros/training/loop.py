@@ -1,0 +1,388 @@
+"""Base training of the CMD student or teacher with L_original (DiMP's recipe; CMD Eq. 14 without the
+distillation terms).
+
+One call of :func:`train` runs a whole training: single process, or one of several under
+``torchrun`` (DDP; see :mod:`.distributed`). Per epoch it draws ``samples_per_epoch`` DiMP samples
+(:class:`~rgbt_tracker_ros.data.sampler.DiMPSampler`), steps Adam with per-module learning rates
+and StepLR, and (rank 0 only) writes:
+
+- ``RUN_DIR/checkpoints/epoch_XXX.pt``: the model (``networks.checkpoint.save_checkpoint``:
+  config + training-data description + weights), loadable by the trackers;
+- ``RUN_DIR/last.pt``: the full training state (model, optimizer, scheduler, AMP scaler, epoch,
+  settings, model config) that ``--resume`` continues from;
+- ``RUN_DIR/log.csv`` and TensorBoard events (:mod:`.run_log`).
+
+Determinism: the model initialisation is seeded by ``settings.seed``, each sample by
+``(seed, epoch, index)`` and torch's global generator by ``(seed, epoch)`` at the start of every
+epoch, so a resumed run repeats an uninterrupted one exactly on the CPU (CUDA kernels such as
+``roi_align``'s backward use atomics and are not bit-exact).
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from rgbt_tracker_ros.data.sampler import DiMPSampler, TrainingSequence, collate_samples
+from rgbt_tracker_ros.errors import CheckpointError, InputError, RgbtError
+from rgbt_tracker_ros.networks.checkpoint import save_checkpoint
+from rgbt_tracker_ros.networks.config import ModelConfig, build_model, load_config
+from rgbt_tracker_ros.networks.models import RGBTDiMPNet
+from rgbt_tracker_ros.training.distributed import (
+    DistributedContext,
+    average_across_processes,
+    barrier,
+    cleanup_distributed,
+    setup_distributed,
+)
+from rgbt_tracker_ros.training.losses import DiMPLoss
+from rgbt_tracker_ros.training.run_log import RunLog
+from rgbt_tracker_ros.training.settings import MODEL_SAMPLER_FIELDS, TrainSettings
+
+#: Marks a ``last.pt`` training-state file.
+STATE_FORMAT = "rgbt_tracker_ros.training_state/1"
+
+
+class TrainingDivergedError(RgbtError):
+    """The loss became NaN/Inf (without AMP, where the scaler would skip the step)."""
+
+
+@dataclass
+class EpochResult:
+    """Mean loss terms of one epoch (over all processes) and its timing."""
+
+    epoch: int
+    terms: dict[str, float]
+    lr: float
+    iterations: int
+    seconds: float
+
+    def row(self) -> dict[str, float]:
+        """The ``log.csv`` row."""
+        return {"epoch": self.epoch, "lr": self.lr, **self.terms, "iterations": self.iterations,
+                "seconds": self.seconds, "seconds_per_iteration": self.seconds / max(self.iterations, 1)}
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: the epochs it ran (this call only) and where it wrote."""
+
+    run_dir: Path
+    epochs: list[EpochResult] = field(default_factory=list)
+    start_epoch: int = 1
+
+
+def parameter_groups(model: torch.nn.Module, lr: float, module_lrs: dict[str, float]) -> list[dict[str, Any]]:
+    """Adam parameter groups: one per ``module_lrs`` prefix (longest match wins) + the default.
+
+    A prefix that matches no trainable parameter raises :class:`InputError` (a typo would
+    otherwise silently train that module at the default rate).
+    """
+    prefixes = sorted(module_lrs, key=len, reverse=True)
+    grouped: dict[str, list[torch.nn.Parameter]] = {prefix: [] for prefix in module_lrs}
+    default: list[torch.nn.Parameter] = []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        match = next((p for p in prefixes if name == p or name.startswith(p + ".")), None)
+        (grouped[match] if match is not None else default).append(parameter)
+    unused = [prefix for prefix, params in grouped.items() if not params]
+    if unused:
+        names = sorted({n.split(".")[0] for n, _ in model.named_parameters()})
+        raise InputError(
+            f"module_lrs prefix(es) {', '.join(unused)} match no parameter of the model "
+            f"(top-level modules: {', '.join(names)})"
+        )
+    groups = [{"params": params, "lr": module_lrs[prefix], "name": prefix} for prefix, params in grouped.items()]
+    if default:
+        groups.append({"params": default, "lr": lr, "name": "default"})
+    return groups
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of torch's global generator for ``epoch`` (independent of what ran before)."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+class Trainer:
+    """Model, optimizer, schedule and data of one training run (one process of it under DDP)."""
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        sequences: Sequence[TrainingSequence],
+        settings: TrainSettings,
+        context: DistributedContext,
+        pretrained: Optional[str] = None,
+        allow_download: bool = False,
+    ):
+        if settings.batch_size % context.world_size:
+            raise InputError(
+                f"batch size {settings.batch_size} is not divisible by the {context.world_size} processes"
+            )
+        self.config = model_config
+        self.settings = settings
+        self.context = context
+        self.device = context.device
+        torch.manual_seed(settings.seed)
+        self.model: RGBTDiMPNet = build_model(model_config, pretrained=pretrained, allow_download=allow_download)
+        self.model.to(self.device)
+        sampler_settings = replace(
+            settings.sampler,
+            **dict(zip(MODEL_SAMPLER_FIELDS, (model_config.input_size, model_config.feature_stride,
+                                              model_config.filter_size))),
+        )
+        self.dataset = DiMPSampler(sequences, sampler_settings, settings.samples_per_epoch, seed=settings.seed)
+        self.optimizer = torch.optim.Adam(
+            parameter_groups(self.model, settings.lr, settings.module_lrs),
+            lr=settings.lr,
+            weight_decay=settings.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, settings.lr_step_epochs, settings.lr_gamma)
+        self.use_amp = settings.amp and self.device.type == "cuda"
+        self.amp_dtype = getattr(torch, settings.amp_dtype)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
+        self.criterion = DiMPLoss(settings.loss_weights, settings.hinge_threshold)
+        self.network: torch.nn.Module = self.model
+        if context.is_distributed:
+            self.network = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.epoch = 0  # last finished epoch
+        self.step = 0  # optimizer steps so far (TensorBoard x axis)
+
+    @property
+    def iterations_per_epoch(self) -> int:
+        return self.settings.samples_per_epoch // self.settings.batch_size
+
+    def loader(self, epoch: int) -> DataLoader:
+        """This process's share of ``epoch``'s samples, in batches of ``batch_size / world_size``."""
+        self.dataset.set_epoch(epoch)
+        shard = None
+        if self.context.is_distributed:
+            shard = DistributedSampler(self.dataset, num_replicas=self.context.world_size, rank=self.context.rank,
+                                       shuffle=False, drop_last=True)
+        workers = self.settings.num_workers
+        return DataLoader(
+            self.dataset,
+            batch_size=self.settings.batch_size // self.context.world_size,
+            sampler=shard,
+            shuffle=False,
+            num_workers=workers,
+            collate_fn=collate_samples,
+            drop_last=True,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One optimizer step on ``batch`` (``collate_samples`` layout); returns the loss terms."""
+        batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
+            output = self.network(batch["train_rgb"], batch["train_tir"], batch["test_rgb"], batch["test_tir"],
+                                  batch["train_bb"], batch["test_proposals"])
+        loss = self.criterion(output, batch)
+        if not math.isfinite(loss.terms["loss"]) and not self.scaler.is_enabled():
+            raise TrainingDivergedError(
+                f"the training loss became {loss.terms['loss']} at epoch {self.epoch + 1}, step {self.step + 1} "
+                f"(terms {loss.terms}); lower the learning rates or check the data"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss.total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        return loss.terms
+
+    def train_epoch(self, epoch: int, log: Optional[RunLog] = None, progress: bool = True) -> EpochResult:
+        """Run ``epoch`` (1-based) and step the learning-rate schedule."""
+        from tqdm import tqdm
+
+        torch.manual_seed(epoch_seed(self.settings.seed, epoch))
+        self.network.train()
+        sums: dict[str, float] = defaultdict(float)
+        finite = 0
+        lr = float(self.optimizer.param_groups[-1]["lr"])
+        bar = tqdm(total=self.iterations_per_epoch, desc=f"epoch {epoch}/{self.settings.epochs}", unit="it",
+                   disable=not (progress and self.context.is_main), dynamic_ncols=True, leave=True)
+        start = time.perf_counter()
+        iterations = 0
+        for batch in self.loader(epoch):
+            terms = self.train_step(batch)
+            iterations += 1
+            if all(math.isfinite(v) for v in terms.values()):
+                finite += 1
+                for name, value in terms.items():
+                    sums[name] += value
+            if log is not None:
+                log.iteration(self.step, terms)
+            bar.update(1)
+            bar.set_postfix(loss=f"{terms['loss']:.4g}", iou=f"{terms['iou']:.3g}", clf=f"{terms['clf_final']:.3g}")
+        bar.close()
+        seconds = time.perf_counter() - start
+        means = {name: value / max(finite, 1) for name, value in sums.items()}
+        means = average_across_processes(means, self.context)
+        self.scheduler.step()
+        self.epoch = epoch
+        return EpochResult(epoch=epoch, terms=means, lr=lr, iterations=iterations, seconds=seconds)
+
+    # ------------------------------------------------------------------ state
+    def state(self, data_description: str) -> dict[str, Any]:
+        """Everything ``--resume`` needs (plain containers and tensors: ``weights_only`` loadable)."""
+        return {
+            "format": STATE_FORMAT,
+            "epoch": self.epoch,
+            "step": self.step,
+            "model_config": self.config.to_dict(),
+            "settings": self.settings.to_dict(),
+            "data": data_description,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state(self, state: dict[str, Any], source: Union[str, Path]) -> None:
+        """Restore a :meth:`state` (after checking it belongs to this model)."""
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            self.epoch = int(state["epoch"])
+            self.step = int(state["step"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(f"{source}: cannot restore the training state ({str(exc).splitlines()[0]})") from None
+
+
+def read_training_state(path: Union[str, Path]) -> dict[str, Any]:
+    """Load a ``last.pt`` training state; raises :class:`CheckpointError` for anything else."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # truncated / not a torch file / unsafe pickle
+        raise CheckpointError(f"{path}: not a readable training state ({str(exc).splitlines()[0]})") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise CheckpointError(f"{path}: not a training state written by `rgbt-tracker train`")
+    return state
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    model_config: Union[str, Path, ModelConfig],
+    sequences: Sequence[TrainingSequence],
+    run_dir: Union[str, Path],
+    settings: TrainSettings,
+    *,
+    device: Union[str, torch.device] = "auto",
+    pretrained: Optional[str] = None,
+    allow_download: bool = False,
+    resume: bool = False,
+    data_description: str = "",
+    epochs: Optional[int] = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``model_config`` on ``sequences`` with L_original, writing to ``run_dir``.
+
+    Args:
+        settings: the recipe (ignored on resume except ``epochs``/``num_workers`` overrides: the
+            stored settings continue).
+        device: ``auto``, ``cpu``, ``cuda`` (DDP on CUDA: ``cuda:LOCAL_RANK``).
+        pretrained: backbone initialisation override (``imagenet``, ``none``, a file).
+        resume: continue from ``run_dir/last.pt`` (start afresh, saying so, if there is none);
+            without it a ``run_dir`` that already holds a run is refused.
+        data_description: what the sequences are (e.g. ``"LasHeR train (979 videos)"``); every
+            checkpoint stores it with the sequence count, settings and epochs.
+        epochs: total epochs (overrides ``settings.epochs``; on resume, extends the run).
+    """
+    from rgbt_tracker_ros.tracking.device import resolve_device
+
+    run_dir = Path(run_dir)
+    state_path = run_dir / "last.pt"
+    model_config = load_config(model_config)
+    state = None
+    if resume and state_path.is_file():
+        state = read_training_state(state_path)
+        stored = ModelConfig.from_dict(state["model_config"], source=f"{state_path} model config")
+        differences = stored.architecture_differences(model_config)
+        if differences:
+            raise CheckpointError(
+                f"{state_path} was trained with model config {stored.name!r}, which differs from "
+                f"{model_config.name!r}: {', '.join(differences)}"
+            )
+        model_config = stored
+        settings = TrainSettings.from_dict(state["settings"], source=f"{state_path} settings").replace(
+            num_workers=settings.num_workers
+        )
+        pretrained = "none"  # the stored weights replace any initialisation
+    elif state_path.is_file():
+        raise InputError(f"{run_dir} already holds a training run (last.pt); pass --resume to continue it "
+                         "or choose another --out")
+    if epochs is not None:
+        settings = settings.replace(epochs=int(epochs))
+
+    context = setup_distributed(resolve_device(device))
+    try:
+        if resume and state is None and context.is_main:
+            print(f"training: no {state_path} to resume from; starting a new run", file=sys.stderr)
+        trainer = Trainer(model_config, sequences, settings, context, pretrained, allow_download)
+        if state is not None:
+            trainer.load_state(state, state_path)
+        start_epoch = trainer.epoch + 1
+        if context.is_main:
+            (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            _print_start(trainer, run_dir, start_epoch)
+        log = RunLog(run_dir, enabled=context.is_main, first_epoch=start_epoch)
+        result = TrainResult(run_dir=run_dir, start_epoch=start_epoch)
+        try:
+            for epoch in range(start_epoch, settings.epochs + 1):
+                epoch_result = trainer.train_epoch(epoch, log, progress)
+                result.epochs.append(epoch_result)
+                if context.is_main:
+                    description = (
+                        f"{data_description or 'training sequences'}: {len(trainer.dataset.sequences)} usable "
+                        f"sequences; settings {settings.name!r}, {epoch} epoch(s) x {settings.samples_per_epoch} samples"
+                    )
+                    save_checkpoint(run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt", trainer.model,
+                                    training_data=description,
+                                    extra={"epoch": epoch, "settings": settings.name, **epoch_result.row()})
+                    _atomic_save(trainer.state(description), state_path)
+                    log.epoch(epoch_result.row())
+                barrier(context)
+        finally:
+            log.close()
+        return result
+    finally:
+        cleanup_distributed(context)
+
+
+def _print_start(trainer: Trainer, run_dir: Path, start_epoch: int) -> None:
+    s, c = trainer.settings, trainer.context
+    init = "ImageNet/pretrained" if trainer.model.backbone_pretrained else "random"
+    print(
+        f"training {trainer.config.name} ({trainer.config.kind}) with settings {s.name!r} on "
+        f"{len(trainer.dataset.sequences)} sequences -> {run_dir}\n"
+        f"  epochs {start_epoch}..{s.epochs}, {s.samples_per_epoch} samples/epoch, batch {s.batch_size} "
+        f"({c.world_size} process(es) on {c.device}), {trainer.iterations_per_epoch} it/epoch, "
+        f"AMP {'on' if trainer.use_amp else 'off'}, backbone init {init if start_epoch == 1 else 'from last.pt'}",
+        file=sys.stderr,
+    )

@@ -1,0 +1,141 @@
+"""Run records: ``log.csv`` (one row per epoch), TensorBoard scalars and the loss-curve plot.
+
+TensorBoard is optional (``pip install tensorboard``); without it the run says so once and keeps
+the CSV, which holds the same per-epoch numbers.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Optional, Union
+
+from rgbt_tracker_ros.errors import InputError
+
+#: Columns of ``log.csv``: epoch, learning rate (the default group), weighted loss terms,
+#: unweighted classification losses, timing.
+LOG_COLUMNS = (
+    "epoch",
+    "lr",
+    "loss",
+    "iou",
+    "test_clf",
+    "test_init_clf",
+    "test_iter_clf",
+    "clf_init",
+    "clf_final",
+    "iterations",
+    "seconds",
+    "seconds_per_iteration",
+)
+LOSS_COLUMNS = ("loss", "iou", "test_clf", "test_init_clf", "test_iter_clf")
+
+
+class RunLog:
+    """Writes ``log.csv`` and TensorBoard events under ``run_dir`` (only where ``enabled``: rank 0)."""
+
+    def __init__(self, run_dir: Union[str, Path], enabled: bool = True, first_epoch: int = 1):
+        self.path = Path(run_dir) / "log.csv"
+        self.enabled = enabled
+        self.writer = None
+        if not enabled:
+            return
+        self._keep_rows_before(first_epoch)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            print("training: tensorboard is not installed; losses go to log.csv only "
+                  "(pip install tensorboard for TensorBoard events)", file=sys.stderr)
+        else:
+            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"), purge_step=first_epoch)
+
+    def _keep_rows_before(self, first_epoch: int) -> None:
+        """Start ``log.csv`` afresh, keeping rows of epochs before ``first_epoch`` (on resume)."""
+        rows = [row for row in read_log(self.path) if row["epoch"] < first_epoch] if self.path.is_file() else []
+        with self.path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({key: _format(row.get(key, "")) for key in LOG_COLUMNS})
+
+    def iteration(self, step: int, terms: dict[str, float]) -> None:
+        """TensorBoard scalars of one iteration (``train_iter/<term>``)."""
+        if self.writer is not None:
+            for name, value in terms.items():
+                self.writer.add_scalar(f"train_iter/{name}", value, step)
+
+    def epoch(self, row: dict[str, float]) -> None:
+        """Append one epoch's row (keys of :data:`LOG_COLUMNS`) and its TensorBoard scalars."""
+        if not self.enabled:
+            return
+        with self.path.open("a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=LOG_COLUMNS).writerow({k: _format(row.get(k, "")) for k in LOG_COLUMNS})
+        if self.writer is not None:
+            for name in LOG_COLUMNS[1:]:
+                if name in row:
+                    self.writer.add_scalar(f"train/{name}", row[name], int(row["epoch"]))
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _format(value: object) -> object:
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+def read_log(path: Union[str, Path]) -> list[dict[str, float]]:
+    """Rows of a ``log.csv`` as dicts of numbers (``epoch`` and ``iterations`` as int)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no training log at {path}")
+    rows = []
+    with path.open(newline="") as handle:
+        for number, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                parsed: dict[str, float] = {k: float(v) for k, v in row.items() if k and v not in ("", None)}
+            except ValueError:
+                raise InputError(f"{path} line {number}: not a number in {row}") from None
+            if "epoch" not in parsed:
+                raise InputError(f"{path} line {number}: no epoch value")
+            parsed["epoch"] = int(parsed["epoch"])
+            if "iterations" in parsed:
+                parsed["iterations"] = int(parsed["iterations"])
+            rows.append(parsed)
+    return rows
+
+
+def plot_losses(run_dir: Union[str, Path], output: Optional[Union[str, Path]] = None, title: Optional[str] = None) -> Path:
+    """Plot the per-epoch loss terms of ``run_dir/log.csv`` to a PNG (default ``run_dir/loss.png``).
+
+    Log scale: the terms differ by orders of magnitude (IoU ~0.1, weighted hinge terms ~1).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run_dir = Path(run_dir)
+    rows = read_log(run_dir / "log.csv")
+    if not rows:
+        raise InputError(f"{run_dir / 'log.csv'} has no epochs yet")
+    output = Path(output) if output is not None else run_dir / "loss.png"
+    epochs = [row["epoch"] for row in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    for name in LOSS_COLUMNS:
+        values = [row.get(name) for row in rows]
+        if all(v is not None and v > 0 for v in values):
+            ax.plot(epochs, values, marker="o", markersize=3, linewidth=2.0 if name == "loss" else 1.2,
+                    label="total (L_original)" if name == "loss" else name)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss (epoch mean)")
+    ax.set_title(title or f"training loss: {run_dir.name}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output)
+    plt.close(fig)
+    return output

@@ -1,0 +1,166 @@
+"""Training settings: one dataclass, filled from YAML files in ``training/configs/``.
+
+Bundled settings (``--settings NAME``):
+
+- ``dimp-student``: DiMP18's recipe (pytracking ``ltr/train_settings/dimp/dimp18.py``) for the CMD
+  student (ResNet18): Adam, lr 2e-4 with per-module rates (filter initializer 5e-5, filter
+  optimizer 5e-4, classification features 5e-5, IoU-Net 1e-3, backbone and fusion 2e-4), StepLR
+  x0.2 every 15 of 50 epochs, 26,000 samples per epoch, batch 26, loss weights IoU 1,
+  test_clf 100, test_init_clf 100, test_iter_clf 400.
+- ``dimp-teacher``: DiMP50's recipe (``dimp50.py``) for the CMD teacher (ResNet50): as above but
+  IoU-Net 2e-4, backbones 2e-5, batch 10.
+- ``synthetic-cpu``: a small CPU recipe for synthetic sequences and tests (the CMD paper trains on
+  the LasHeR training split with the DiMP recipe; this one only shows the pipeline works).
+
+The sampler's ``output_size``/``feature_stride``/``filter_size`` are not settings: the trainer
+takes them from the model config so that crops and labels always fit the network.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from rgbt_tracker_ros.data.sampler import SamplerSettings
+from rgbt_tracker_ros.errors import InputError
+
+SETTINGS_DIR = Path(__file__).resolve().parent / "configs"
+
+#: Loss terms of L_original (DiMP) and their weights in DiMP's recipe.
+DIMP_LOSS_WEIGHTS = {"iou": 1.0, "test_clf": 100.0, "test_init_clf": 100.0, "test_iter_clf": 400.0}
+
+#: Sampler fields that come from the model config, not from the settings file.
+MODEL_SAMPLER_FIELDS = ("output_size", "feature_stride", "filter_size")
+
+
+@dataclass
+class TrainSettings:
+    """Everything about a training run except the model config and the data.
+
+    Attributes:
+        name: settings name (file stem).
+        description: one line for the run's records.
+        epochs / samples_per_epoch / batch_size: DiMP: 50 / 26000 / 26 (batch per step, summed
+            over DDP processes: each of N processes takes ``batch_size / N``).
+        num_workers: DataLoader worker processes (0: load in the training process).
+        lr: Adam's default learning rate (parameters not matched by ``module_lrs``).
+        module_lrs: learning rate per parameter-name prefix (e.g. ``classifier.filter_optimizer``);
+            the longest matching prefix wins.
+        weight_decay: Adam weight decay (DiMP: 0).
+        lr_step_epochs / lr_gamma: StepLR schedule (DiMP: x0.2 every 15 epochs).
+        loss_weights: weights of L_original's terms (see :data:`DIMP_LOSS_WEIGHTS`).
+        hinge_threshold: label value below which a score-map cell counts as background in the
+            classification hinge loss (DiMP: 0.05).
+        amp: mixed precision (``torch.autocast`` + ``GradScaler``) when training on CUDA.
+        amp_dtype: ``float16`` or ``bfloat16``.
+        seed: seeds the model initialisation, every sample and every epoch.
+        sampler: DiMP sampling/augmentation settings.
+    """
+
+    name: str = "custom"
+    description: str = ""
+    epochs: int = 50
+    samples_per_epoch: int = 26000
+    batch_size: int = 26
+    num_workers: int = 0
+    lr: float = 2e-4
+    module_lrs: dict[str, float] = field(default_factory=dict)
+    weight_decay: float = 0.0
+    lr_step_epochs: int = 15
+    lr_gamma: float = 0.2
+    loss_weights: dict[str, float] = field(default_factory=lambda: dict(DIMP_LOSS_WEIGHTS))
+    hinge_threshold: float = 0.05
+    amp: bool = True
+    amp_dtype: str = "float16"
+    seed: int = 0
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sampler, dict):
+            self.sampler = _sampler_from_dict(self.sampler, self.name)
+        for key in ("epochs", "samples_per_epoch", "batch_size", "lr_step_epochs"):
+            if int(getattr(self, key)) < 1:
+                raise InputError(f"training settings {self.name!r}: {key} must be at least 1, got {getattr(self, key)}")
+        if self.num_workers < 0:
+            raise InputError(f"training settings {self.name!r}: num_workers must be >= 0, got {self.num_workers}")
+        if self.samples_per_epoch < self.batch_size:
+            raise InputError(
+                f"training settings {self.name!r}: samples_per_epoch ({self.samples_per_epoch}) is smaller "
+                f"than one batch ({self.batch_size})"
+            )
+        unknown = sorted(set(self.loss_weights) - set(DIMP_LOSS_WEIGHTS))
+        if unknown:
+            raise InputError(
+                f"training settings {self.name!r}: unknown loss term(s) {', '.join(unknown)}; "
+                f"known: {', '.join(DIMP_LOSS_WEIGHTS)}"
+            )
+        if self.amp_dtype not in ("float16", "bfloat16"):
+            raise InputError(f"training settings {self.name!r}: amp_dtype must be float16 or bfloat16")
+        if not self.lr > 0 or any(not v > 0 for v in self.module_lrs.values()):
+            raise InputError(f"training settings {self.name!r}: learning rates must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (YAML and ``torch.load(weights_only=True)`` friendly), without the sampler
+        fields that come from the model config."""
+        values = dataclasses.asdict(self)
+        values["sampler"]["proposal_sigma_factors"] = list(self.sampler.proposal_sigma_factors)
+        for key in MODEL_SAMPLER_FIELDS:
+            del values["sampler"][key]
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "settings") -> "TrainSettings":
+        """Build from a dict; unknown keys raise :class:`InputError` naming ``source``."""
+        if not isinstance(values, dict):
+            raise InputError(f"{source}: expected a mapping of training settings, got {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"{source}: unknown training setting(s) {', '.join(unknown)}")
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{source}: {exc}") from None
+
+    def replace(self, **changes: Any) -> "TrainSettings":
+        """A copy with some fields changed (CLI overrides such as ``epochs``)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _sampler_from_dict(values: dict[str, Any], source: str) -> SamplerSettings:
+    known = {f.name for f in dataclasses.fields(SamplerSettings)} - set(MODEL_SAMPLER_FIELDS)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        hint = " (taken from the model config)" if set(unknown) & set(MODEL_SAMPLER_FIELDS) else ""
+        raise InputError(f"{source}: unknown sampler setting(s) {', '.join(unknown)}{hint}")
+    try:
+        return SamplerSettings(**values)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{source}: sampler: {exc}") from None
+
+
+def available_settings() -> list[str]:
+    """Names of the bundled settings files."""
+    return sorted(p.stem for p in SETTINGS_DIR.glob("*.yaml"))
+
+
+def load_settings(name_or_path: Union[str, Path]) -> TrainSettings:
+    """Load bundled settings by name (``dimp-student``) or a YAML file by path."""
+    import yaml
+
+    text = str(name_or_path)
+    path = Path(text)
+    if not (text.endswith((".yaml", ".yml")) or path.is_file()):
+        path = SETTINGS_DIR / f"{text}.yaml"
+        if not path.is_file():
+            raise InputError(f"unknown training settings {text!r}; available: {', '.join(available_settings())}")
+    if not path.is_file():
+        raise InputError(f"training settings file not found: {path}")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if isinstance(values, dict):
+        values.setdefault("name", path.stem)
+    return TrainSettings.from_dict(values, source=str(path))
