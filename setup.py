@@ -36,7 +36,7 @@ setup(
         "numpy",
         "torch",
         "torchvision",
-        "rosbags>=0.10",
+        "rosbags>=0.11",
         "pyyaml",
         "tqdm",
         "matplotlib",

@@ -92,3 +92,38 @@ def test_debug_image_draws_the_box_on_both_modalities_in_the_state_colour():
     assert tuple(image[40, 30]) == (0, 0, 0)  # inside the box: the black RGB image
     blank = render_debug_image(rgb, thermal, None)
     assert blank.shape == image.shape and not np.array_equal(blank, image)
+
+
+def _image(array, encoding, stamp_ns=1_000_000_000):
+    from rgbt_tracker_ros.data.decode import numpy_to_image_msg
+
+    return numpy_to_image_msg(array, encoding, stamp_ns=stamp_ns, frame_id="cam")
+
+
+def test_decode_pair_from_image_messages_keeps_thermal_counts():
+    from rgbt_tracker_ros.ros.messages import decode_pair
+
+    rgb = np.zeros((6, 8, 3), np.uint8)
+    rgb[..., 2] = 200
+    thermal = np.arange(48, dtype=np.uint16).reshape(6, 8) * 100
+    pair = decode_pair(_image(rgb, "bgr8"), _image(thermal, "mono16", 1_020_000_000), index=4)
+    np.testing.assert_array_equal(pair.rgb, rgb)
+    np.testing.assert_array_equal(pair.thermal, thermal)
+    assert pair.index == 4 and pair.stamp_rgb == 1.0 and pair.stamp_thermal == pytest.approx(1.02)
+
+
+def test_decode_pair_names_the_bad_camera():
+    from rgbt_tracker_ros.ros.messages import decode_pair
+
+    rgb = _image(np.zeros((6, 8, 3), np.uint8), "rgb8")
+    thermal = _image(np.zeros((6, 8), np.uint16), "mono16")
+    thermal.encoding = "yuv422"
+    with pytest.raises(InputError, match="thermal image stamped 1.000 s: unsupported image encoding"):
+        decode_pair(rgb, thermal)
+    small = _image(np.zeros((3, 4), np.uint16), "mono16")
+    with pytest.raises(InputError, match="register/resize the cameras"):
+        decode_pair(rgb, small)
+    empty = _image(np.zeros((6, 8, 3), np.uint8), "rgb8")
+    empty.height, empty.width, empty.data = 0, 0, np.zeros(0, np.uint8)
+    with pytest.raises(InputError, match="RGB image .*empty"):
+        decode_pair(empty, thermal)

@@ -243,3 +243,18 @@ def _wait_for(condition, timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.005)
+
+
+def test_replay_cached_tracks_every_frame_after_a_late_init_and_captures_extras():
+    tracker = RecordingTracker()
+    session = TrackingSession(
+        decode, tracker=tracker, stamp_tolerance_ns=20 * MS, replay_cached=True, capture=lambda t: t.box[0]
+    )
+    for i in range(1, 6):
+        session.remember(frame(i))
+    session.request_init([10, 0, 4, 4], stamp_ns=200 * MS)
+    outputs = session.step(frame(5))
+    assert [o.frame.item for o in outputs] == [2, 3, 4, 5]
+    assert tracker.tracked == [3, 4, 5]
+    assert [o.extras for o in outputs] == [10.0, 11.0, 12.0, 13.0]
+    assert session.step(frame(6))[0].extras == 14.0  # a frame that is not cached yet is tracked too

@@ -134,7 +134,6 @@ def test_target_is_warm_in_thermal(clear):
     x, y, w, h = pair.gt_rgb.astype(int)
     inside = pair.thermal[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4].astype(float).mean()
     world = plan.target_boxes[10]
-    ox, oy = plan.origin(10, thermal=True)
     background = plan.background_thermal[world[1] : world[1] + world[3], world[0] : world[0] + world[2]]
     assert inside - background.mean() > 0.5 * plan.target.heat
 
@@ -232,7 +231,8 @@ def test_partial_occlusion_covers_part_of_the_target_only():
     assert np.all(plan.occluded_fraction[flagged] >= 0.1) and plan.occluded_fraction.max() <= 0.5
     assert not plan.flags["full_occlusion"].any()
     (pole,) = plan.occluders
-    assert min(pole.box[2:]) <= 0.35 * plan.target_boxes[:, 2:].min() + 1
+    across = 2 if pole.box[2] < pole.box[3] else 3  # a vertical pole is thin across the target's width
+    assert pole.box[across] <= 0.35 * plan.target_boxes[:, across].min()
 
 
 def test_distractor_is_similar_and_crosses_near_the_target():
@@ -271,15 +271,17 @@ def test_fast_motion_moves_more_than_20_px_per_frame(clear):
 def test_camera_shake_moves_the_whole_image(clear):
     shaken = _frames(_spec(("camera_shake",)))
     plan = plan_sequence(_spec(("camera_shake",)))
-    offsets = np.array([c.gt_rgb[:2] - s.gt_rgb[:2] for c, s in zip(clear, shaken)])
+    offsets = np.array([c.gt_rgb[:2] - s.gt_rgb[:2] for c, s in zip(clear, shaken)]).astype(int)
     assert np.array_equal(offsets, plan.shake) and offsets.std(axis=0).min() >= 1.0
-    for clear_pair, pair, (dx, dy) in list(zip(clear, shaken, offsets))[:5]:
-        # the background seen by the shaken camera is the clear one moved by the jitter
-        a = clear_pair.rgb[20:60, 20:60].astype(float)
-        b = pair.rgb[20 - dy : 60 - dy, 20 - dx : 60 - dx].astype(float)
-        x, y, w, h = clear_pair.gt_rgb.astype(int)
-        if x + w <= 20 or x >= 60 or y + h <= 20 or y >= 60:
-            assert np.abs(a - b).mean() < 3.0
+    compared = 0
+    for clear_pair, pair, (dx, dy) in zip(clear, shaken, offsets):
+        # away from the target, the shaken camera sees the clear background moved by the jitter
+        left = 95 if _centres([clear_pair.gt_rgb])[0, 0] < 80 else 5
+        a = clear_pair.rgb[30:90, left : left + 60].astype(float)
+        b = pair.rgb[30 - dy : 90 - dy, left - dx : left + 60 - dx].astype(float)
+        assert np.abs(a - b).mean() < 3.0
+        compared += 1
+    assert compared == 40
 
 
 def test_misalignment_shifts_thermal_and_its_ground_truth(clear):

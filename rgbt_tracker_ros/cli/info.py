@@ -44,13 +44,15 @@ def describe(model, input_size: int, num_proposals: int) -> dict:
     config = model.config
     model.eval()
     with torch.no_grad():
-        feats = model.extract_features(torch.rand(1, 3, input_size, input_size), torch.rand(1, 1, input_size, input_size))
+        feats = model.extract_features(torch.rand(1, 3, input_size, input_size),
+                                       torch.rand(1, 1, input_size, input_size))
         clf = model.classifier.extract_classification_feat(feats.fused["layer3"])
         iou_feat = model.bb_regressor.get_iou_feat(model.bbreg_features(feats))
     shapes = {f"rgb/tir {lvl}": _shape(t) for lvl, t in feats.rgb.items()}
     shapes.update({f"fused {lvl}": _shape(t) for lvl, t in feats.fused.items()})
     shapes.update({f"initial_fusions {lvl}": _shape(t) for lvl, t in feats.initial_fusions.items()})
-    shapes.update({f"path_weights {lvl} ({'/'.join(feats.path_names)})": _shape(t) for lvl, t in feats.path_weights.items()})
+    paths = "/".join(feats.path_names)
+    shapes.update({f"path_weights {lvl} ({paths})": _shape(t) for lvl, t in feats.path_weights.items()})
     shapes["classification features"] = _shape(clf)
     shapes["target filter"] = [1, config.clf_feature_dim, config.filter_size, config.filter_size]
     shapes["score map"] = [1, 1, *model.score_size(input_size)]

@@ -11,7 +11,7 @@ thermal background (ambient ~7000-8000 counts, smooth structure, warm/cool shape
 coloured, patterned blob in RGB and a warm signature (+1000..2500 counts with a hot spot) in thermal,
 moving on a smooth random path that reflects at the image borders. Each modality's image is a
 window onto the world at ``margin + camera shake`` (thermal also ``+ misalignment``); sensor effects
-(RGB shot noise, low-light gain, thermal temporal and fixed-pattern noise) are applied last.
+(RGB noise, low-light gain, thermal temporal and fixed-pattern noise) are applied last.
 Thermal frames are ``uint16`` radiometric-like counts.
 
 Challenge attributes (:data:`ATTRIBUTES`, named after the RGBT234/LasHeR attributes) and the
@@ -291,8 +291,8 @@ def make_specs(
 def benchmark_specs() -> list[ScenarioSpec]:
     """The fixed synthetic test set: 18 sequences of 100 frames at 320x256, seeds 100000-100017.
 
-    One clear sequence, each attribute alone, and eight combinations (see ``_BENCHMARK_SETS``).
-    Change it only together with any published numbers on it.
+    One clear sequence, each attribute alone, and eight combinations of two or three attributes.
+    Change it only together with any numbers reported on it.
     """
     return [
         ScenarioSpec(
@@ -525,7 +525,9 @@ def _speed_profile(rng: np.random.Generator, frames: int, scale: float, fast_mot
     return speed
 
 
-def _path(rng: np.random.Generator, sizes: np.ndarray, speed: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+def _path(
+    rng: np.random.Generator, sizes: np.ndarray, speed: np.ndarray, window: tuple[int, int, int, int]
+) -> np.ndarray:
     """Smooth random centre path ``(frames, 2)`` in world pixels, kept in ``window = (x, y, w, h)``.
 
     The heading turns with a low-pass filtered random angular velocity and mirrors at the borders.
@@ -825,7 +827,8 @@ def _flags(
     displacement = np.r_[0.0, np.linalg.norm(np.diff(image_centres, axis=0), axis=1)]
     near = none
     if distractor_boxes is not None:
-        distance = np.linalg.norm(_centre(distractor_boxes.astype(np.float64)) - _centre(boxes.astype(np.float64)), axis=1)
+        offset = _centre(distractor_boxes.astype(np.float64)) - _centre(boxes.astype(np.float64))
+        distance = np.linalg.norm(offset, axis=1)
         in_view = (
             (distractor_boxes[:, 0] + distractor_boxes[:, 2] > margin)
             & (distractor_boxes[:, 0] < margin + spec.width)

@@ -86,7 +86,9 @@ def seconds_to_ns(seconds: float) -> int:
 class LasherWriter:
     """Writes one LasHeR-style sequence folder; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, out_dir: Union[str, Path], spec: Optional[ScenarioSpec] = None, jpeg_quality: int = JPEG_QUALITY):
+    def __init__(
+        self, out_dir: Union[str, Path], spec: Optional[ScenarioSpec] = None, jpeg_quality: int = JPEG_QUALITY
+    ):
         self.out_dir = Path(out_dir)
         if (self.out_dir / "visible.txt").exists():
             raise DatasetError(f"{self.out_dir} already holds a LasHeR sequence (visible.txt); not overwriting")
@@ -270,9 +272,8 @@ class BagWriter:
         encoding = _THERMAL_ENCODINGS[pair.thermal.dtype]
         self._write("rgb", rgb_ns, numpy_to_image_msg(pair.rgb, "rgb8", rgb_ns, topics.RGB_FRAME_ID), IMAGE)
         self._write("rgb_info", rgb_ns, camera_info(width, height, rgb_ns, topics.RGB_FRAME_ID), CAMERA_INFO)
-        self._write(
-            "thermal", thermal_ns, numpy_to_image_msg(pair.thermal, encoding, thermal_ns, topics.THERMAL_FRAME_ID), IMAGE
-        )
+        thermal_msg = numpy_to_image_msg(pair.thermal, encoding, thermal_ns, topics.THERMAL_FRAME_ID)
+        self._write("thermal", thermal_ns, thermal_msg, IMAGE)
         self._write(
             "thermal_info", thermal_ns, camera_info(width, height, thermal_ns, topics.THERMAL_FRAME_ID), CAMERA_INFO
         )

@@ -145,12 +145,13 @@ class PipelineStats:
             self._bad_since_record += 1
             self.last_bad_message = str(reason)
 
-    def count_processed(self, latency_s: float, inference_s: float, now: Optional[float] = None) -> None:
-        """A pair was tracked and published ``latency_s`` after its stamp, inference taking ``inference_s``."""
+    def count_processed(self, latency_s: float, inference_s: Optional[float], now: Optional[float] = None) -> None:
+        """A pair was tracked and published ``latency_s`` after its stamp, inference taking ``inference_s`` (if known)."""
         with self._lock:
             self.processed += 1
             self._latency.add(latency_s)
-            self._inference.add(inference_s)
+            if inference_s is not None:
+                self._inference.add(inference_s)
             self._rate.tick(now)
 
     def record(self, thresholds: HealthThresholds) -> HealthRecord:

@@ -82,7 +82,8 @@ def load_pretrained(trunk: ResNetTrunk, source: str, allow_download: bool = Fals
         elif allow_download:
             weights = _ARCHS[trunk.arch][1]()
             try:
-                trunk.load_torchvision_state(weights.get_state_dict(progress=True), str(weights))  # type: ignore[attr-defined]
+                state = weights.get_state_dict(progress=True)  # type: ignore[attr-defined]
+                trunk.load_torchvision_state(state, str(weights))
             except OSError as exc:  # no network / DNS failure
                 warnings.warn(f"could not download ImageNet weights for {trunk.arch} ({exc}); "
                               f"the backbone keeps its random initialisation", stacklevel=2)

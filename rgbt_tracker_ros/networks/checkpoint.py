@@ -73,7 +73,8 @@ def read_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle with code, not a torch file at all
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or foreign file?): {first[:200]}") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or foreign file?): "
+                              f"{first[:200]}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: not an rgbt_tracker_ros checkpoint (format {found!r}, expected {FORMAT!r})")
@@ -111,8 +112,9 @@ def load_checkpoint(path: Union[str, Path], config: Union[None, str, Path, Model
     wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
              if k in state and state[k].shape != v.shape]
     if missing or unexpected or wrong:
+        problems = (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong))
         parts = [f"{label} {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
-                 for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)) if items]
+                 for label, items in problems if items]
         raise CheckpointError(f"{path}: weights do not fit config {stored.name!r}: {'; '.join(parts)}")
     model.load_state_dict(state)
     model.to(map_location).eval()

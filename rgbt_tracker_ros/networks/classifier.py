@@ -16,7 +16,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from rgbt_tracker_ros.networks.filter_ops import apply_filter, as_5d
 from rgbt_tracker_ros.networks.optimizer import DiMPSteepestDescentGN
-from rgbt_tracker_ros.networks.roi_pool import PrRoIPool2D, boxes_to_rois
+from rgbt_tracker_ros.networks.roi_pool import PrRoIPool2D
 
 
 class InstanceL2Norm(nn.Module):
@@ -80,7 +80,7 @@ class FilterInitializerLinear(nn.Module):
         feat = as_5d(feat)
         num_images, num_seq = feat.shape[:2]
         conv = self.filter_conv(feat.reshape(-1, *feat.shape[-3:]))
-        pooled = self.filter_pool(conv, boxes_to_rois(bb.reshape(-1, 4)))
+        pooled = self.filter_pool(conv, bb.reshape(-1, 4))
         return pooled.reshape(num_images, num_seq, *pooled.shape[-3:]).mean(dim=0)
 
 

@@ -96,7 +96,8 @@ class MDC(nn.Module):
     def difference_attention(self, f_rgb: torch.Tensor, f_tir: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` attention in [0, 1], high where the modalities differ."""
         d = f_rgb - f_tir
-        channel = torch.sigmoid(self.channel_mlp(F.adaptive_avg_pool2d(d, 1)) + self.channel_mlp(F.adaptive_max_pool2d(d, 1)))
+        channel = torch.sigmoid(self.channel_mlp(F.adaptive_avg_pool2d(d, 1))
+                                + self.channel_mlp(F.adaptive_max_pool2d(d, 1)))
         ad = d.abs()
         spatial = torch.sigmoid(self.spatial_conv(torch.cat((ad.mean(1, keepdim=True), ad.amax(1, keepdim=True)), 1)))
         return channel * spatial
@@ -111,7 +112,8 @@ class FRS(nn.Module):
 
     Our design: a selective-kernel style gate (SKNet) that chooses, per sample and channel, among
     the candidates ``{f_rgb, f_tir, f_mdc}``: ``z = ReLU(fc(gap(f_rgb + f_tir + f_mdc)))``
-    (``C -> C/r``; no BatchNorm, unlike SKNet, so batches of one train too), one ``fc(C/r -> C)`` per candidate, softmax over the three candidates, and
+    (``C -> C/r``; no BatchNorm, unlike SKNet, so batches of one train too), one
+    ``fc(C/r -> C)`` per candidate, softmax over the three candidates, and
     ``fused = sum_k w_k * f_k``. The reported path weights are the channel means of ``w_k``.
     """
 

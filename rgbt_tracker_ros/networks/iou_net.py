@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from rgbt_tracker_ros.networks.roi_pool import PrRoIPool2D, boxes_to_rois
+from rgbt_tracker_ros.networks.roi_pool import PrRoIPool2D
 
 
 def conv_bn_relu(in_planes: int, out_planes: int, kernel_size: int = 3, padding: int = 1) -> nn.Sequential:
@@ -89,9 +89,9 @@ class AtomIoUNet(nn.Module):
     def get_modulation(self, feats: Sequence[torch.Tensor], bb: torch.Tensor) -> list[torch.Tensor]:
         """Reference features ``(B, C, H, W)`` x2 and target boxes ``bb (B, 4)`` -> two ``(B, D, 1, 1)`` vectors."""
         feat3_r, feat4_r = feats
-        rois = boxes_to_rois(bb.reshape(-1, 4))
-        fc3_r = self.fc3_1r(self.prroi_pool3r(self.conv3_1r(feat3_r), rois))
-        roi4r = self.prroi_pool4r(self.conv4_1r(feat4_r), rois)
+        bb = bb.reshape(-1, 4)
+        fc3_r = self.fc3_1r(self.prroi_pool3r(self.conv3_1r(feat3_r), bb))
+        roi4r = self.prroi_pool4r(self.conv4_1r(feat4_r), bb)
         fc34_r = torch.cat((fc3_r, roi4r), dim=1)
         return [self.fc34_3r(fc34_r), self.fc34_4r(fc34_r)]
 
@@ -108,6 +108,6 @@ class AtomIoUNet(nn.Module):
         batch = c3_t.shape[0]
         c3_t_att = c3_t * fc34_3_r.reshape(batch, -1, 1, 1)
         c4_t_att = c4_t * fc34_4_r.reshape(batch, -1, 1, 1)
-        rois = boxes_to_rois(proposals)
-        fc34_rt = torch.cat((self.fc3_rt(self.prroi_pool3t(c3_t_att, rois)), self.fc4_rt(self.prroi_pool4t(c4_t_att, rois))), dim=1)
+        fc34_rt = torch.cat((self.fc3_rt(self.prroi_pool3t(c3_t_att, proposals)),
+                             self.fc4_rt(self.prroi_pool4t(c4_t_att, proposals))), dim=1)
         return self.iou_predictor(fc34_rt).reshape(batch, proposals.shape[1])

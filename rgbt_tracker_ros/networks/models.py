@@ -92,7 +92,8 @@ class RGBTDiMPNet(nn.Module):
         if config.kind == "student":
             self.backbone = ResNetTrunk(config.backbone)
             hidden = config.mpsd_hidden_ratio
-            self.fusion = nn.ModuleDict({lvl: MPSD(channels[lvl], config.sa_activation, hidden) for lvl in FUSED_LEVELS})
+            self.fusion = nn.ModuleDict({lvl: MPSD(channels[lvl], config.sa_activation, hidden)
+                                         for lvl in FUSED_LEVELS})
             self.fusion_path_names: tuple[str, ...] = MPSD.path_names
         else:
             self.rgb_backbone = ResNetTrunk(config.backbone)
@@ -159,7 +160,8 @@ class RGBTDiMPNet(nn.Module):
             tir_feats = {lvl: both[lvl][n:] for lvl in LEVELS}
         else:
             rgb_feats, tir_feats = self.rgb_backbone(rgb_n), self.tir_backbone(tir_n)
-        results: dict[str, FusionResult] = {lvl: self.fusion[lvl](rgb_feats[lvl], tir_feats[lvl]) for lvl in FUSED_LEVELS}
+        results: dict[str, FusionResult] = {lvl: self.fusion[lvl](rgb_feats[lvl], tir_feats[lvl])
+                                            for lvl in FUSED_LEVELS}
         return FusionFeatures(
             rgb=rgb_feats, tir=tir_feats,
             fused={lvl: r.fused for lvl, r in results.items()},
@@ -186,14 +188,16 @@ class RGBTDiMPNet(nn.Module):
             test_proposals: ``(num_test, batch, P, 4)`` IoU-Net proposals in crop pixels.
             num_iter: optimizer iterations (default ``config.optim_iter``).
         """
-        for name, t in (("train_rgb", train_rgb), ("train_tir", train_tir), ("test_rgb", test_rgb), ("test_tir", test_tir)):
+        images = {"train_rgb": train_rgb, "train_tir": train_tir, "test_rgb": test_rgb, "test_tir": test_tir}
+        for name, t in images.items():
             if t.dim() != 5:
                 raise InputError(f"{name} must be (frames, batch, C, H, W), got shape {tuple(t.shape)}")
         num_train, batch = train_rgb.shape[:2]
         if train_bb.shape != (num_train, batch, 4):
             raise InputError(f"train_bb must be ({num_train}, {batch}, 4), got {tuple(train_bb.shape)}")
         if test_proposals.dim() != 4 or test_proposals.shape[:2] != test_rgb.shape[:2] or test_proposals.shape[-1] != 4:
-            raise InputError(f"test_proposals must be ({test_rgb.shape[0]}, {batch}, P, 4), got {tuple(test_proposals.shape)}")
+            raise InputError(f"test_proposals must be ({test_rgb.shape[0]}, {batch}, P, 4), "
+                             f"got {tuple(test_proposals.shape)}")
 
         train_features = self.extract_features(train_rgb.flatten(0, 1), train_tir.flatten(0, 1))
         test_features = self.extract_features(test_rgb.flatten(0, 1), test_tir.flatten(0, 1))

@@ -40,7 +40,8 @@ class DistanceMap(nn.Module):
         bins = torch.arange(self.num_bins, dtype=center.dtype, device=center.device).reshape(1, -1, 1, 1)
         rows = torch.arange(output_size[0], dtype=center.dtype, device=center.device).reshape(1, 1, -1, 1)
         cols = torch.arange(output_size[1], dtype=center.dtype, device=center.device).reshape(1, 1, 1, -1)
-        dist = torch.sqrt((rows - center[:, 0].reshape(-1, 1, 1, 1)) ** 2 + (cols - center[:, 1].reshape(-1, 1, 1, 1)) ** 2)
+        dist = torch.sqrt((rows - center[:, 0].reshape(-1, 1, 1, 1)) ** 2
+                          + (cols - center[:, 1].reshape(-1, 1, 1, 1)) ** 2)
         bin_diff = dist / self.bin_displacement - bins
         return torch.cat((F.relu(1.0 - bin_diff[:, :-1].abs()), (1.0 + bin_diff[:, -1:]).clamp(0, 1)), dim=1)
 
@@ -91,7 +92,7 @@ class DiMPSteepestDescentGN(nn.Module):
 
     def target_maps(self, bb: torch.Tensor, filter_size: tuple[int, int], output_size: tuple[int, int]
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Label ``y``, target mask ``m`` and spatial weight ``v`` maps ``(I, S, H', W')`` for boxes ``bb (I, S, 4)``."""
+        """Label ``y``, target mask ``m`` and spatial weight ``v`` maps ``(I, S, H', W')`` for ``bb (I, S, 4)``."""
         num_images, num_seq = bb.shape[0], bb.shape[1]
         offset = (torch.tensor(filter_size, dtype=bb.dtype, device=bb.device) % 2) / 2.0
         center = ((bb[..., :2] + bb[..., 2:] / 2) / self.feat_stride).reshape(-1, 2).flip((1,)) - offset
@@ -117,7 +118,8 @@ class DiMPSteepestDescentGN(nn.Module):
         if sample_weight is None:
             sample_weight = math.sqrt(1.0 / num_images) * spatial_weight
         else:
-            sample_weight = sample_weight.reshape(num_images, -1).sqrt().expand(num_images, num_seq)[..., None, None] * spatial_weight
+            per_sample = sample_weight.reshape(num_images, -1).sqrt().expand(num_images, num_seq)
+            sample_weight = per_sample[..., None, None] * spatial_weight
 
         def objective(f: torch.Tensor) -> torch.Tensor:
             scores = masked_leaky_relu(apply_filter(feat, f), target_mask)
@@ -131,7 +133,8 @@ class DiMPSteepestDescentGN(nn.Module):
             if compute_losses:
                 losses.append(((residuals ** 2).sum() + reg_weight * (filter ** 2).sum()) / num_seq)
             # Gradient of the loss and its image under the Jacobian (Gauss-Newton step length).
-            grad = apply_feat_transpose(feat, score_mask * (sample_weight * residuals), filter_size) + reg_weight * filter
+            grad = (apply_feat_transpose(feat, score_mask * (sample_weight * residuals), filter_size)
+                    + reg_weight * filter)
             grad_scores = sample_weight * (score_mask * apply_filter(feat, grad))
             alpha_num = (grad * grad).sum(dim=(1, 2, 3))
             alpha_den = ((grad_scores * grad_scores).reshape(num_images, num_seq, -1).sum(dim=(0, 2))

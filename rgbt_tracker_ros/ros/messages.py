@@ -18,7 +18,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from rgbt_tracker_ros.data.frames import validate_box
+from rgbt_tracker_ros.data.decode import image_msg_to_numpy, to_rgb, to_thermal
+from rgbt_tracker_ros.data.frames import FramePair, validate_box
 from rgbt_tracker_ros.errors import InputError
 
 NS_PER_S = 1_000_000_000
@@ -186,3 +187,27 @@ def detection_score(detection: Any) -> float:
     results = list(detection.results)
     return float(results[0].hypothesis.score) if results else float("nan")
 
+
+
+def decode_pair(rgb_msg: Any, thermal_msg: Any, index: int = 0) -> FramePair:
+    """A validated :class:`FramePair` from an RGB and a thermal ``Image``/``CompressedImage`` message.
+
+    Any encoding :mod:`rgbt_tracker_ros.data.decode` knows feeds either slot (a grey RGB camera is
+    replicated to three channels, a colour thermal image converted to grey). Raises
+    :class:`InputError` naming the camera for an unsupported encoding, a corrupt or empty image, or
+    cameras of different sizes.
+    """
+    images = []
+    for name, msg, convert in (("RGB", rgb_msg, to_rgb), ("thermal", thermal_msg, to_thermal)):
+        try:
+            images.append(convert(image_msg_to_numpy(msg)))
+        except InputError as err:
+            raise InputError(f"{name} image stamped {stamp_to_ns(msg.header.stamp) / 1e9:.3f} s: {err}") from err
+    pair = FramePair(
+        rgb=images[0],
+        thermal=images[1],
+        index=int(index),
+        stamp_rgb=stamp_to_ns(rgb_msg.header.stamp) / 1e9,
+        stamp_thermal=stamp_to_ns(thermal_msg.header.stamp) / 1e9,
+    )
+    return pair.validate()

@@ -51,13 +51,18 @@ class StampedFrame:
 
 @dataclass
 class SessionOutput:
-    """One tracked frame: the frame it belongs to, its decoded pair, the result and the track id."""
+    """One tracked frame: the frame it belongs to, its decoded pair, the result and the track id.
+
+    ``extras`` is what the session's ``capture`` hook read from the tracker right after this frame
+    (e.g. the teacher's response map), ``None`` without a hook.
+    """
 
     frame: StampedFrame
     pair: FramePair
     result: TrackResult
     track_id: str
     initialized: bool = False
+    extras: Any = None
 
 
 @dataclass
@@ -94,6 +99,10 @@ class FrameCache:
         stamps = sorted(self._frames)
         return stamps[0], stamps[-1]
 
+    def between(self, after_ns: int, before_ns: int) -> list[StampedFrame]:
+        """Cached frames with ``after_ns < stamp < before_ns``, oldest first."""
+        return [self._frames[s] for s in sorted(self._frames) if after_ns < s < before_ns]
+
     def nearest(self, stamp_ns: int, tolerance_ns: int) -> Optional[StampedFrame]:
         """The cached frame nearest ``stamp_ns`` if within ``tolerance_ns``, else ``None``."""
         stamps = sorted(self._frames)
@@ -114,6 +123,11 @@ class TrackingSession:
         cache_size: frames kept for stamp-keyed initialisation.
         stamp_tolerance_ns: how far an init stamp may be from a cached frame's stamp.
         tracker: the tracker, or ``None`` until :meth:`attach` (the node loads it on activation).
+        replay_cached: after an init on a cached frame, also track the cached frames between it and
+            the current one (the teacher node labels every frame); ``False`` (track node) jumps
+            straight to the newest pair.
+        capture: called with the tracker after every initialize/track; its return value becomes
+            :attr:`SessionOutput.extras`.
     """
 
     def __init__(
@@ -122,8 +136,12 @@ class TrackingSession:
         cache_size: int = 30,
         stamp_tolerance_ns: int = 50_000_000,
         tracker: Optional[Tracker] = None,
+        replay_cached: bool = False,
+        capture: Optional[Callable[[Tracker], Any]] = None,
     ) -> None:
         self._decode = decode
+        self._replay_cached = bool(replay_cached)
+        self._capture = capture
         self._cache = FrameCache(cache_size)
         self._tolerance_ns = int(stamp_tolerance_ns)
         self._lock = threading.Lock()
@@ -219,6 +237,7 @@ class TrackingSession:
         if request is not None and init_frame is not None:
             pair = self._decode(init_frame.item)
             result = tracker.initialize(pair, request.box)
+            extras = self._capture(tracker) if self._capture else None
             with self._lock:
                 if self._generation != generation:
                     return []
@@ -226,19 +245,24 @@ class TrackingSession:
                 self._track_id = str(self._ids_issued)
                 self._last_stamp_ns = init_frame.stamp_ns
                 self.last_result = result
-                outputs.append(SessionOutput(init_frame, pair, result, self._track_id, initialized=True))
+                outputs.append(SessionOutput(init_frame, pair, result, self._track_id, True, extras))
         with self._lock:
             track_id, last_stamp_ns = self._track_id, self._last_stamp_ns
-        if frame is None or not track_id or (last_stamp_ns is not None and frame.stamp_ns <= last_stamp_ns):
-            return outputs
-        pair = self._decode(frame.item)
-        result = tracker.track(pair)
-        with self._lock:
-            if self._generation != generation:
-                return []
-            self._last_stamp_ns = frame.stamp_ns
-            self.last_result = result
-            outputs.append(SessionOutput(frame, pair, result, track_id))
+            if frame is None or not track_id or (last_stamp_ns is not None and frame.stamp_ns <= last_stamp_ns):
+                return outputs
+            pending = [frame]
+            if self._replay_cached and last_stamp_ns is not None:
+                pending = self._cache.between(last_stamp_ns, frame.stamp_ns) + pending
+        for next_frame in pending:
+            pair = self._decode(next_frame.item)
+            result = tracker.track(pair)
+            extras = self._capture(tracker) if self._capture else None
+            with self._lock:
+                if self._generation != generation:
+                    return []
+                self._last_stamp_ns = next_frame.stamp_ns
+                self.last_result = result
+                outputs.append(SessionOutput(next_frame, pair, result, track_id, False, extras))
         return outputs
 
     def _resolve_init_frame(self, request: _InitRequest, frame: Optional[StampedFrame]) -> Optional[StampedFrame]:

@@ -1,0 +1,57 @@
+"""Replay a rosbag2 into the tracking node on simulated time.
+
+    ros2 launch rgbt_tracker_ros replay.launch.py bag:=/data/synth000001 model:=/path/student.pth \
+        initial_box:=120,80,40,60
+
+Starts track.launch.py with ``use_sim_time:=true`` and, after ``start_delay`` seconds (time for the
+model to load), ``ros2 bag play BAG --clock`` so that /clock follows the recording and the node's
+latency and timers use the bag's time. Every track.launch.py argument can be given here too.
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, TimerAction
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.substitutions import FindPackageShare
+
+#: Arguments passed through to track.launch.py (with its defaults).
+TRACK_ARGUMENTS = (
+    ("model", "", "checkpoint of the tracking model; empty: the config file's model"),
+    ("config", PathJoinSubstitution([FindPackageShare("rgbt_tracker_ros"), "config", "track.yaml"]),
+     "parameter file of the node"),
+    ("namespace", "", "namespace of the node"),
+    ("rgb_topic", "/rgb/image_raw", "RGB image topic in the bag"),
+    ("thermal_topic", "/thermal/image_raw", "thermal image topic in the bag"),
+    ("autostart", "true", "configure and activate the node at start-up"),
+    ("debug", "true", "create ~/debug_image"),
+    ("device", "", "auto, cpu, cuda or cuda:N; empty: the config file's device"),
+    ("initial_box", "", "x,y,w,h box for the first replayed frame; empty: wait for ~/init"),
+    ("log_level", "info", "ROS log level of the node"),
+)
+
+
+def generate_launch_description() -> LaunchDescription:
+    track_launch = PathJoinSubstitution([FindPackageShare("rgbt_tracker_ros"), "launch", "track.launch.py"])
+    passed = {name: LaunchConfiguration(name) for name, _, _ in TRACK_ARGUMENTS}
+    return LaunchDescription(
+        [
+            DeclareLaunchArgument("bag", description="rosbag2 folder (or .db3/.mcap) to play"),
+            DeclareLaunchArgument("rate", default_value="1.0", description="playback rate"),
+            DeclareLaunchArgument(
+                "start_delay", default_value="5.0", description="seconds between starting the node and the bag"
+            ),
+            *[DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in TRACK_ARGUMENTS],
+            IncludeLaunchDescription(
+                PythonLaunchDescriptionSource(track_launch),
+                launch_arguments={**passed, "use_sim_time": "true"}.items(),
+            ),
+            TimerAction(
+                period=LaunchConfiguration("start_delay"),
+                actions=[
+                    ExecuteProcess(
+                        cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--clock", "--rate", LaunchConfiguration("rate")],
+                        output="screen",
+                    )
+                ],
+            ),
+        ]
+    )

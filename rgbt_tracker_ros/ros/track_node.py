@@ -1,0 +1,337 @@
+"""``track_node``: real-time RGB-T single-object tracking as a ROS 2 lifecycle node (Humble, Jazzy).
+
+Lifecycle: *configure* checks the parameters and creates the services, the ``~/init`` subscription
+and the publishers; *activate* loads the model (CUDA when present with ``device: auto``; the log
+and the ``device`` diagnostic say which), subscribes to the cameras and starts the inference
+thread; *deactivate* stops them and frees the model (and its CUDA memory); *cleanup* removes the
+interfaces. ``autostart: true`` runs configure + activate at start-up.
+
+Data path: ``message_filters`` ApproximateTimeSynchronizer -> :class:`NewestPairSlot` ->
+inference thread (:class:`InferenceWorker` + :class:`TrackingSession`) -> ``~/detections`` and,
+while subscribed, ``~/debug_image``. The subscription callbacks only store references; inference
+never blocks them and never queues: it takes the newest pair and the replaced ones are counted as
+dropped. A bad pair (unknown encoding, cameras of different sizes, empty image) is logged
+(throttled), counted in diagnostics and skipped.
+
+Interfaces (relative names; remap them): subscribes ``rgb/image_raw`` and ``thermal/image_raw``
+(``.../compressed`` with ``*_transport: compressed``) and ``~/init`` (vision_msgs/Detection2D);
+services ``~/reset`` (std_srvs/Trigger) and ``~/enable`` (std_srvs/SetBool); publishes
+``~/detections`` (vision_msgs/Detection2DArray), ``~/debug_image`` (sensor_msgs/Image, bgr8) and
+``/diagnostics`` through one diagnostic_updater.Updater.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any, Optional
+
+import rclpy
+from cv_bridge import CvBridge
+from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_updater import FrequencyStatusParam, HeaderlessTopicDiagnostic, Updater
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import State, TransitionCallbackReturn
+from sensor_msgs.msg import Image
+from std_srvs.srv import SetBool, Trigger
+from vision_msgs.msg import Detection2D, Detection2DArray
+
+from rgbt_tracker_ros.data.sync import NewestPairSlot
+from rgbt_tracker_ros.errors import RgbtError
+from rgbt_tracker_ros.evaluation import health
+from rgbt_tracker_ros.ros.common import OUTPUT_QOS, PairInput, declare_parameters, load_tracker, parameter
+from rgbt_tracker_ros.ros.messages import MessageTypes, decode_pair, detection_to_box, stamp_to_ns, tracking_output
+from rgbt_tracker_ros.ros.overlay import render_debug_image
+from rgbt_tracker_ros.ros.parameters import TRACK_NODE_PARAMETERS, optional_box
+from rgbt_tracker_ros.tracking.base import TrackState
+from rgbt_tracker_ros.tracking.session import InferenceWorker, SessionOutput, StampedFrame, TrackingSession
+
+_LEVELS = {
+    health.Level.OK: DiagnosticStatus.OK,
+    health.Level.WARN: DiagnosticStatus.WARN,
+    health.Level.ERROR: DiagnosticStatus.ERROR,
+    health.Level.STALE: DiagnosticStatus.STALE,
+}
+
+
+def fill_status(stat: Any, record: health.HealthRecord) -> Any:
+    """Copy a :class:`HealthRecord` into a ``DiagnosticStatusWrapper``."""
+    stat.summary(_LEVELS[record.level], record.message)
+    for key, value in record.values.items():
+        stat.add(key, value)
+    return stat
+
+
+class TrackNode(LifecycleNode):
+    """The tracking lifecycle node (see the module docstring)."""
+
+    def __init__(self, node_name: str = "track_node", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        declare_parameters(self, TRACK_NODE_PARAMETERS)
+        self._types = MessageTypes.from_ros()
+        self._bridge = CvBridge()
+        self._stats = health.PipelineStats()
+        self._slot: NewestPairSlot = NewestPairSlot()
+        self._session: Optional[TrackingSession] = None
+        self._worker: Optional[InferenceWorker] = None
+        self._pairs: Optional[PairInput] = None
+        self._tracker = None
+        self._device: Optional[str] = None
+        self._image_health: Optional[health.ImageHealth] = None
+        self._initial_box: Optional[list[float]] = None
+        self._detections_pub = None
+        self._debug_pub = None
+        self._services: list = []
+        self._init_sub = None
+        self._rate_diagnostics: list[HeaderlessTopicDiagnostic] = []
+        self._updater = Updater(self)
+        self._updater.setHardwareID("rgbt_tracker_ros")
+        self._updater.add("pipeline", self._diagnose_pipeline)
+        self._updater.add("tracker", self._diagnose_tracker)
+        self._updater.add("modality health", self._diagnose_modalities)
+        self._updater.add("device", self._diagnose_device)
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        try:
+            initial_box = optional_box(parameter(self, "initial_box"))
+            self._session = TrackingSession(
+                self._decode,
+                cache_size=int(parameter(self, "frame_cache_size")),
+                stamp_tolerance_ns=int(float(parameter(self, "init_stamp_tolerance")) * 1e9),
+            )
+        except RgbtError as err:
+            self.get_logger().error(f"configure failed: {err}")
+            return TransitionCallbackReturn.FAILURE
+        self._initial_box = initial_box
+        self._detections_pub = self.create_lifecycle_publisher(Detection2DArray, "~/detections", OUTPUT_QOS)
+        if parameter(self, "debug_image"):
+            self._debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", OUTPUT_QOS)
+        self._init_sub = self.create_subscription(Detection2D, "~/init", self._on_init, OUTPUT_QOS)
+        self._services = [
+            self.create_service(Trigger, "~/reset", self._on_reset),
+            self.create_service(SetBool, "~/enable", self._on_enable),
+        ]
+        self.get_logger().info("configured; activate to load the model and subscribe to the cameras")
+        return super().on_configure(state)
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        requested = parameter(self, "device")
+        try:
+            started = time.monotonic()
+            self._tracker = load_tracker(
+                parameter(self, "tracker"), parameter(self, "model"), parameter(self, "tracker_params"),
+                requested, parameter(self, "fp16"),
+            )
+        except (RgbtError, FileNotFoundError) as err:
+            self.get_logger().error(f"cannot load the model: {err}")
+            return TransitionCallbackReturn.FAILURE
+        self._device = str(getattr(self._tracker, "device", "cpu"))
+        fp16 = self._fp16_active()
+        reason = "" if requested != "auto" or self._device.startswith("cuda") else " (CUDA not available to torch)"
+        self.get_logger().info(
+            f"model loaded in {time.monotonic() - started:.1f} s on {self._device}{reason}"
+            + (", fp16" if fp16 else "")
+        )
+        self._updater.setHardwareID(self._device)
+        activated = super().on_activate(state)  # enables the lifecycle publishers before the first result
+        if activated != TransitionCallbackReturn.SUCCESS:
+            return activated
+        self._session.attach(self._tracker)
+        if self._initial_box is not None:
+            self._session.request_init(self._initial_box)
+        self._slot = NewestPairSlot()
+        bounds = {"min": float(parameter(self, "expected_rate_min")), "max": float(parameter(self, "expected_rate_max"))}
+        self._rate_diagnostics = [
+            HeaderlessTopicDiagnostic(name, self._updater, FrequencyStatusParam(bounds, 0.1, 10))
+            for name in ("synchronised pairs", "detections")
+        ]
+        self._worker = InferenceWorker(self._slot, self._session, self._publish, self._on_worker_error)
+        self._worker.start()
+        self._pairs = PairInput(self, self._on_pair, self._stats.count_input)
+        self.get_logger().info(f"tracking {' + '.join(self._pairs.topics)}; send a box on ~/init")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._stop_inference()
+        self.get_logger().info("deactivated: model freed")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        self._destroy_interfaces()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        self._stop_inference()
+        self._destroy_interfaces()
+        return super().on_shutdown(state)
+
+    def _stop_inference(self) -> None:
+        if self._pairs is not None:
+            self._pairs.destroy()
+            self._pairs = None
+        if self._worker is not None:
+            if not self._worker.stop(timeout=10.0):
+                self.get_logger().warning("inference thread still busy after 10 s; freeing the model anyway")
+            self._worker = None
+        for diagnostic in self._rate_diagnostics:
+            self._updater.removeByName(diagnostic.getName())
+        self._rate_diagnostics = []
+        if self._session is not None:
+            self._session.detach()
+        self._tracker, self._device = None, None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    def _destroy_interfaces(self) -> None:
+        for service in self._services:
+            self.destroy_service(service)
+        self._services = []
+        if self._init_sub is not None:
+            self.destroy_subscription(self._init_sub)
+            self._init_sub = None
+        for publisher in (self._detections_pub, self._debug_pub):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self._detections_pub = self._debug_pub = None
+        self._session = None
+
+    def _fp16_active(self) -> bool:
+        return bool(parameter(self, "fp16")) and bool(self._device and self._device.startswith("cuda"))
+
+    # ------------------------------------------------------------------ callbacks (executor thread)
+    def _on_pair(self, rgb_msg: Any, thermal_msg: Any) -> None:
+        frame = StampedFrame(stamp_to_ns(rgb_msg.header.stamp), (rgb_msg, thermal_msg))
+        self._session.remember(frame)
+        self._slot.put(frame)
+        self._rate_diagnostics[0].tick()
+
+    def _on_init(self, msg: Any) -> None:
+        if self._session is None:
+            return
+        try:
+            box = self._session.request_init(detection_to_box(msg), stamp_to_ns(msg.header.stamp))
+        except RgbtError as err:
+            self.get_logger().warning(f"~/init rejected: {err}")
+            return
+        when = stamp_to_ns(msg.header.stamp)
+        self.get_logger().info(
+            f"init box {box.tolist()} for " + (f"the frame stamped {when / 1e9:.3f} s" if when else "the newest frame")
+        )
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self._session is None:
+            response.success, response.message = False, "node not configured"
+            return response
+        ended = self._session.track_id
+        self._session.reset()
+        response.success = True
+        response.message = f"track {ended} ended" if ended else "no target was set"
+        self.get_logger().info(f"reset: {response.message}")
+        return response
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        if self._session is None:
+            response.success, response.message = False, "node not configured"
+            return response
+        self._session.set_enabled(request.data)
+        response.success = True
+        response.message = "tracking enabled" if request.data else "tracking paused (target kept)"
+        self.get_logger().info(response.message)
+        return response
+
+    # ------------------------------------------------------------------ inference thread
+    def _decode(self, item: Any):
+        rgb_msg, thermal_msg = item
+        return decode_pair(rgb_msg, thermal_msg)
+
+    def _publish(self, output: SessionOutput) -> None:
+        result = output.result
+        rgb_header = output.frame.item[0].header
+        box = None if TrackState(result.state) == TrackState.LOST else result.box
+        self._detections_pub.publish(tracking_output(rgb_header, box, result.score, output.track_id, self._types))
+        latency = (self.get_clock().now().nanoseconds - output.frame.stamp_ns) / 1e9
+        self._stats.count_processed(latency, result.timings.get("total"))
+        if self._rate_diagnostics:
+            self._rate_diagnostics[1].tick()
+        self._image_health = health.image_health(output.pair.rgb, output.pair.thermal)
+        if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
+            canvas = render_debug_image(output.pair.rgb, output.pair.thermal, result, output.track_id)
+            image = self._bridge.cv2_to_imgmsg(canvas, encoding="bgr8")
+            image.header = rgb_header
+            self._debug_pub.publish(image)
+
+    def _on_worker_error(self, error: Exception) -> None:
+        self._stats.count_bad(str(error))
+        if isinstance(error, RgbtError):
+            self.get_logger().warning(f"skipped a pair: {error}", throttle_duration_sec=5.0)
+        else:
+            self.get_logger().error(f"inference failed: {type(error).__name__}: {error}", throttle_duration_sec=5.0)
+
+    # ------------------------------------------------------------------ diagnostics (executor thread)
+    def _thresholds(self) -> health.HealthThresholds:
+        spread = float(parameter(self, "flat_thermal_spread"))
+        return health.HealthThresholds(
+            latency_warn_s=float(parameter(self, "latency_warn")),
+            latency_error_s=float(parameter(self, "latency_error")),
+            dark_rgb_mean=float(parameter(self, "dark_rgb_mean")),
+            flat_thermal_spread=spread if spread > 0 else None,
+        )
+
+    def _diagnose_pipeline(self, stat: Any) -> Any:
+        self._stats.set_pair_counts(self._slot.received, self._slot.dropped)
+        return fill_status(stat, self._stats.record(self._thresholds()))
+
+    def _diagnose_tracker(self, stat: Any) -> Any:
+        session = self._session
+        result = session.last_result if session is not None else None
+        return fill_status(
+            stat,
+            health.tracker_record(
+                active=self._tracker is not None,
+                enabled=session.enabled if session is not None else False,
+                initialized=session.initialized if session is not None else False,
+                track_id=session.track_id if session is not None else "",
+                state=TrackState(result.state).value if result is not None else None,
+                score=float(result.score) if result is not None else None,
+            ),
+        )
+
+    def _diagnose_modalities(self, stat: Any) -> Any:
+        return fill_status(stat, health.modality_record(self._image_health, self._thresholds()))
+
+    def _diagnose_device(self, stat: Any) -> Any:
+        memory = health.cuda_memory(self._device) if self._device else None
+        record = health.device_record(
+            self._device, parameter(self, "device"), self._fp16_active(), self._thresholds(), memory
+        )
+        return fill_status(stat, record)
+
+
+def main(args: Optional[list[str]] = None) -> None:
+    """Entry point of ``ros2 run rgbt_tracker_ros track_node``."""
+    rclpy.init(args=args)
+    node = TrackNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        if parameter(node, "autostart"):
+            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node._stop_inference()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

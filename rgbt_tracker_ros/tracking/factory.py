@@ -1,0 +1,82 @@
+"""One place that turns a tracker name into a :class:`~rgbt_tracker_ros.tracking.base.Tracker`.
+
+The command line, the benchmark and the ROS nodes call :func:`create_tracker` and never need to know
+which model runs:
+
+- ``"dimp"``: the DiMP online tracker (:class:`~rgbt_tracker_ros.tracking.dimp.DiMPTracker`) with the
+  network of a checkpoint (CMD student or teacher, whichever the checkpoint holds); default: the
+  bundled demo checkpoint :func:`default_model_path`.
+- ``"csrt-rgb"``, ``"csrt-thermal"``, ``"kcf-rgb"``, ``"kcf-thermal"``: OpenCV single-modality
+  baselines (:class:`~rgbt_tracker_ros.tracking.opencv_baseline.OpenCVTracker`); no model needed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+from rgbt_tracker_ros.errors import CheckpointError, InputError
+from rgbt_tracker_ros.tracking.base import Tracker
+from rgbt_tracker_ros.tracking.opencv_baseline import BASELINE_NAMES
+from rgbt_tracker_ros.tracking.params import DiMPParams
+
+#: Every name :func:`create_tracker` accepts.
+TRACKER_NAMES = ("dimp",) + BASELINE_NAMES
+
+#: How to produce the demo checkpoint when it is missing (printed in the error).
+DEMO_CHECKPOINT_RECIPE = (
+    "make it with `rgbt-tracker synth --out DATA` and "
+    "`rgbt-tracker train --model-config student-tiny --settings synthetic-cpu --data DATA --out RUN`, "
+    "then copy RUN/last.pt there (see docs/training.md), or pass a checkpoint with --model"
+)
+
+
+def default_model_path() -> Path:
+    """The bundled demo checkpoint: ``rgbt_tracker_ros/assets/demo_student.pt``."""
+    return Path(__file__).resolve().parent.parent / "assets" / "demo_student.pt"
+
+
+def create_tracker(
+    name: str = "dimp",
+    model: Union[str, Path, None] = None,
+    params: Union[str, Path, DiMPParams, None] = None,
+    device: str = "auto",
+) -> Tracker:
+    """Build the tracker ``name`` (one of :data:`TRACKER_NAMES`).
+
+    Args:
+        name: ``"dimp"`` or an OpenCV baseline ``"<csrt|kcf>-<rgb|thermal>"``.
+        model: checkpoint of the ``dimp`` network (default :func:`default_model_path`); ignored by
+            the baselines.
+        params: DiMP tracker parameters: bundled name, YAML path or :class:`DiMPParams`
+            (default ``"dimp"``); ignored by the baselines.
+        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+
+    Raises:
+        InputError: unknown name, parameters or device.
+        CheckpointError: missing or unreadable checkpoint (the message says how to make the demo one).
+    """
+    if name in BASELINE_NAMES:
+        from rgbt_tracker_ros.tracking.opencv_baseline import OpenCVTracker
+
+        algorithm, modality = name.split("-", 1)
+        return OpenCVTracker(algorithm, modality)
+    if name != "dimp":
+        raise InputError(f"unknown tracker {name!r}; choose one of {', '.join(TRACKER_NAMES)}")
+
+    from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
+    from rgbt_tracker_ros.tracking.device import resolve_device
+    from rgbt_tracker_ros.tracking.dimp import DiMPTracker
+    from rgbt_tracker_ros.tracking.params import load_params
+
+    tracker_params = params if isinstance(params, DiMPParams) else load_params(params)
+    torch_device = resolve_device(device)
+    if model is None:
+        path = default_model_path()
+        if not path.is_file():
+            raise CheckpointError(f"the bundled demo checkpoint {path} is missing; {DEMO_CHECKPOINT_RECIPE}")
+    else:
+        path = Path(model)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint not found: {path}")
+    network, _meta = load_checkpoint(path, map_location=torch_device)
+    return DiMPTracker(network, tracker_params, device=torch_device, name=f"dimp-{path.stem}")

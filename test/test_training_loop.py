@@ -1,0 +1,175 @@
+"""Base training (training/*, cli/train.py): L_original by hand, one step learns, resume is exact, files."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rgbt_tracker_ros.cli.main import main
+from rgbt_tracker_ros.data.datasets import open_dataset
+from rgbt_tracker_ros.data.synthetic import make_specs
+from rgbt_tracker_ros.data.writers import write_lasher
+from rgbt_tracker_ros.errors import CheckpointError, InputError
+from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
+from rgbt_tracker_ros.networks.config import ModelConfig, build_model
+from rgbt_tracker_ros.networks.models import ModelOutput
+from rgbt_tracker_ros.training.distributed import DistributedContext
+from rgbt_tracker_ros.training.loop import Trainer, parameter_groups, read_training_state, train
+from rgbt_tracker_ros.training.losses import DiMPLoss
+from rgbt_tracker_ros.training.run_log import read_log
+from rgbt_tracker_ros.training.settings import load_settings
+
+TINY = ModelConfig(
+    name="test-tiny", kind="student", backbone="resnet18", input_size=64, clf_feature_dim=16, clf_feat_blocks=0,
+    iou_pred_input_dim=16, iou_pred_inter_dim=16, init_gauss_sigma=0.2, mpsd_hidden_ratio=0.25, pretrained="none",
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """``rgbt-tracker`` with only the train subcommand registered (independent of the others)."""
+    monkeypatch.setattr("rgbt_tracker_ros.cli.main.SUBCOMMANDS", ("train",))
+    return main
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> Path:
+    """Two short synthetic sequences written in the LasHeR layout."""
+    root = tmp_path_factory.mktemp("synthetic")
+    for spec in make_specs(2, seed=0, frames=24, size=(128, 96)):
+        write_lasher(spec, root / spec.name)
+    return root
+
+
+def small_settings(**changes):
+    return load_settings("synthetic-cpu").replace(**{"epochs": 2, "samples_per_epoch": 4, "batch_size": 2, **changes})
+
+
+def test_dimp_loss_by_hand():
+    # Score maps 2x2 of zeros, label 1 at one cell: hinge = (0 - 1)^2 / 4 = 0.25 per iterate.
+    scores = [torch.zeros(1, 1, 2, 2) for _ in range(3)]
+    label = torch.zeros(1, 1, 2, 2)
+    label[0, 0, 1, 1] = 1.0
+    output = ModelOutput(target_scores=scores, iou_pred=torch.full((1, 1, 4), 0.5), train_features=None,
+                         test_features=None)
+    batch = {"test_label": label, "proposal_iou": torch.full((1, 1, 4), 0.5)}  # target 2 * 0.5 - 1 = 0
+    loss = DiMPLoss()(output, batch)
+    assert loss.terms["iou"] == pytest.approx(0.25)  # (0.5 - 0)^2
+    assert loss.terms["test_clf"] == pytest.approx(25.0)
+    assert loss.terms["test_init_clf"] == pytest.approx(25.0)
+    assert loss.terms["test_iter_clf"] == pytest.approx(100.0)  # 400 / 1 middle iterate * 0.25
+    assert float(loss.total) == pytest.approx(150.25)
+    # A background cell predicted negative costs nothing (hinge); predicted positive it does.
+    scores[-1][0, 0, 0, 0] = -3.0
+    assert DiMPLoss()(output, batch).terms["test_clf"] == pytest.approx(25.0)
+    scores[-1][0, 0, 0, 0] = 2.0
+    assert DiMPLoss()(output, batch).terms["test_clf"] == pytest.approx(100 * (1 + 4) / 4)
+
+
+def test_parameter_groups_follow_the_prefixes():
+    model = torch.nn.Sequential()
+    model.add_module("head", torch.nn.Linear(2, 2))
+    model.add_module("head_extra", torch.nn.Linear(2, 2))
+    model.add_module("body", torch.nn.Linear(2, 2))
+    groups = parameter_groups(model, 1.0, {"head": 0.5})
+    assert [(g["name"], g["lr"], len(g["params"])) for g in groups] == [("head", 0.5, 2), ("default", 1.0, 4)]
+    with pytest.raises(InputError, match="match no parameter"):
+        parameter_groups(model, 1.0, {"classifier.filter_optimizer": 0.1})
+
+
+def test_bundled_settings_give_dimp_rates():
+    student = build_model(TINY)
+    groups = {g["name"]: g["lr"] for g in parameter_groups(student, 2e-4, load_settings("dimp-student").module_lrs)}
+    assert groups == {"classifier.filter_initializer": 5e-5, "classifier.filter_optimizer": 5e-4,
+                      "classifier.feature_extractor": 5e-5, "bb_regressor": 1e-3, "default": 2e-4}
+    teacher = build_model(TINY.replace(kind="teacher"))
+    groups = {g["name"]: g["lr"] for g in parameter_groups(teacher, 2e-4, load_settings("dimp-teacher").module_lrs)}
+    assert groups["rgb_backbone"] == groups["tir_backbone"] == 2e-5 and groups["default"] == 2e-4
+
+
+def test_training_steps_lower_the_loss_on_a_fixed_batch(synthetic_root):
+    settings = load_settings("dimp-student").replace(samples_per_epoch=2, batch_size=2, num_workers=0)
+    trainer = Trainer(TINY, open_dataset(synthetic_root), settings, DistributedContext())
+    batch = next(iter(trainer.loader(epoch=1)))
+    losses = [trainer.train_step(batch)["loss"] for _ in range(6)]
+    assert losses[1] < losses[0]  # one DiMP-recipe step already helps
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def test_resume_continues_identically(synthetic_root, tmp_path):
+    sequences = open_dataset(synthetic_root)
+    straight = train(TINY, sequences, tmp_path / "straight", small_settings(), device="cpu", progress=False)
+    train(TINY, sequences, tmp_path / "resumed", small_settings(), device="cpu", epochs=1, progress=False)
+    resumed = train(TINY, sequences, tmp_path / "resumed", small_settings(), device="cpu", resume=True, epochs=2,
+                    progress=False)
+    assert [e.epoch for e in resumed.epochs] == [2]
+    assert resumed.epochs[0].terms == straight.epochs[1].terms
+    a = read_training_state(tmp_path / "straight" / "last.pt")["model"]
+    b = read_training_state(tmp_path / "resumed" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [row["epoch"] for row in read_log(tmp_path / "resumed" / "log.csv")] == [1, 2]
+
+
+def test_run_files_checkpoints_and_refusals(synthetic_root, tmp_path):
+    sequences = open_dataset(synthetic_root)
+    run = tmp_path / "run"
+    result = train(TINY, sequences, run, small_settings(epochs=1), device="cpu", data_description="synthetic x2",
+                   progress=False)
+    model, meta = load_checkpoint(run / "checkpoints" / "epoch_001.pt")
+    assert meta["config"] == TINY
+    assert "synthetic x2" in meta["training_data"] and meta["extra"]["epoch"] == 1
+    rows = read_log(run / "log.csv")
+    assert rows[0]["loss"] == pytest.approx(result.epochs[0].terms["loss"], rel=1e-5)
+    assert rows[0]["iterations"] == 2
+    assert any((run / "tensorboard").iterdir())
+    with pytest.raises(InputError, match="already holds a training run"):
+        train(TINY, sequences, run, small_settings(), device="cpu", progress=False)
+    with pytest.raises(CheckpointError, match="differs"):
+        train(TINY.replace(clf_feature_dim=8), sequences, run, small_settings(), device="cpu", resume=True,
+              progress=False)
+    # Same seed, fresh run folder: the same losses.
+    again = train(TINY, sequences, tmp_path / "again", small_settings(epochs=1), device="cpu", progress=False)
+    assert again.epochs[0].terms == result.epochs[0].terms
+
+
+def test_cli_trains_plots_and_rejects_bad_input(cli, synthetic_root, tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text("\n".join(f"{k}: {v}" for k, v in TINY.to_dict().items() if k != "description"))
+    run = tmp_path / "cli-run"
+    code = cli(["train", "--model-config", str(config), "--data", str(synthetic_root), "--out", str(run),
+                 "--settings", "synthetic-cpu", "--epochs", "1", "--samples-per-epoch", "2", "--batch", "2",
+                 "--device", "cpu", "--no-progress"])
+    assert code == 0
+    assert (run / "checkpoints" / "epoch_001.pt").is_file()
+    assert cli(["train", "--plot", str(run), "--plot-out", str(tmp_path / "loss.png")]) == 0
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert cli(["train", "--data", str(synthetic_root)]) == 2
+    assert "--model-config" in capsys.readouterr().err
+    assert cli(["train", "--model-config", str(config), "--data", str(tmp_path / "missing"), "--out",
+                 str(tmp_path / "x")]) == 2
+    assert cli(["train", "--model-config", str(config), "--data", str(synthetic_root), "--out", str(tmp_path / "y"),
+                 "--settings", "no-such-settings"]) == 2
+    assert "unknown training settings" in capsys.readouterr().err
+
+
+def test_plot_from_a_hand_written_log(cli, tmp_path):
+    rows = [{"epoch": e, "loss": 10.0 / e, "iou": 0.5, "test_clf": 1.0 / e} for e in (1, 2, 3)]
+    with (tmp_path / "log.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["epoch", "loss", "iou", "test_clf"])
+        writer.writeheader()
+        writer.writerows(rows)
+    assert cli(["train", "--plot", str(tmp_path)]) == 0
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+    assert np.allclose([r["loss"] for r in read_log(tmp_path / "log.csv")], [10, 5, 10 / 3])
