@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from rgbt_tracker_ros.data.synthetic import make_specs
 from rgbt_tracker_ros.data.writers import write_lasher
 from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
-from rgbt_tracker_ros.networks.config import ModelConfig
+from rgbt_tracker_ros.networks.config import ModelConfig, build_model
 from rgbt_tracker_ros.training.run_log import read_log
 
 TINY = ModelConfig(
@@ -38,20 +38,10 @@ def _worker(rank: int, world_size: int, port: int, data: str, run_dir: str, repo
 
     settings = load_settings("dimp-student").replace(epochs=2, samples_per_epoch=8, batch_size=4, num_workers=0)
     result = train(TINY, open_dataset(data), run_dir, settings, device="cpu", progress=False)
-    # The final weights as a checksum per tensor, to compare the two processes.
-    from rgbt_tracker_ros.training.loop import read_training_state  # noqa: F401  (rank 0 wrote last.pt)
-
-    report = {
-        "iterations": [e.iterations for e in result.epochs],
-        "losses": [e.terms["loss"] for e in result.epochs],
-    }
+    report = {"iterations": [e.iterations for e in result.epochs], "losses": [e.terms["loss"] for e in result.epochs]}
     Path(report_dir, f"rank{rank}.json").write_text(json.dumps(report))
-    torch.save({k: v.clone() for k, v in _model_state(run_dir, rank).items()}, Path(report_dir, f"rank{rank}.pt"))
-
-
-def _model_state(run_dir: str, rank: int) -> dict:
-    """Rank 0's saved weights (every process reads the same file after the final barrier)."""
-    return torch.load(Path(run_dir, "last.pt"), weights_only=True)["model"]
+    torch.save({name: p.detach().clone() for name, p in result.model.named_parameters()},
+               Path(report_dir, f"rank{rank}.pt"))
 
 
 def test_two_processes_on_gloo_train_in_step(tmp_path):
@@ -71,7 +61,14 @@ def test_two_processes_on_gloo_train_in_step(tmp_path):
     # Only rank 0 wrote: one log row per epoch, one checkpoint per epoch.
     assert [row["epoch"] for row in read_log(run_dir / "log.csv")] == [1, 2]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_001.pt", "epoch_002.pt"]
+    # Gradients are averaged every step, so both processes hold the same weights, which rank 0 saved.
+    params0, params1 = torch.load(reports / "rank0.pt"), torch.load(reports / "rank1.pt")
+    assert params0.keys() == params1.keys()
+    assert all(torch.equal(params0[name], params1[name]) for name in params0)
     model, meta = load_checkpoint(run_dir / "checkpoints" / "epoch_002.pt")
     assert meta["extra"]["epoch"] == 2
-    saved = torch.load(run_dir / "last.pt", weights_only=True)["model"]
-    assert all(torch.equal(v, model.state_dict()[k]) for k, v in saved.items() if k in model.state_dict())
+    saved = dict(model.named_parameters())
+    assert all(torch.equal(params0[name], saved[name]) for name in params0)
+    torch.manual_seed(0)  # the initialisation of settings.seed 0: training moved the weights away from it
+    initial = dict(build_model(TINY).named_parameters())
+    assert not all(torch.equal(params0[name], initial[name]) for name in params0)

@@ -47,6 +47,7 @@ Our choices where pytracking has none or where we deviate (documented in ``docs/
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from contextlib import nullcontext
@@ -98,8 +99,9 @@ class DiMPTracker(Tracker):
     """DiMP tracker for an RGB-T network with the ``RGBTDiMPNet`` API (student or teacher).
 
     Args:
-        model: network with ``extract_features``, ``classifier`` and ``bb_regressor`` (put in eval
-            mode and moved to ``device``; its parameters are not modified).
+        model: network with ``config.input_size``, ``extract_features``, ``classifier`` and
+            ``bb_regressor`` (put in eval mode and moved to ``device``; its parameters are not
+            modified).
         params: tracker parameters, a bundled name or a YAML path (default ``"dimp"``).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a ``torch.device``.
         name: name used for result folders (``Tracker.name``).
@@ -124,9 +126,8 @@ class DiMPTracker(Tracker):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.name = name
-        config = getattr(model, "config", None)
-        self.sample_size = int(self.params.image_sample_size or getattr(config, "input_size", 288))
-        self.filter_size = int(getattr(config, "filter_size", 4))
+        self.sample_size = int(self.params.image_sample_size or model.config.input_size)
+        self.filter_size = int(model.classifier.filter_size)
         self._fp16 = bool(self.params.fp16) and self.device.type == "cuda"
         self.last_response: Optional[np.ndarray] = None
         self.last_search_box: Optional[np.ndarray] = None
@@ -167,13 +168,6 @@ class DiMPTracker(Tracker):
 
     def _iou_features(self, features: Any) -> list[torch.Tensor]:
         return [features.fused[level].float() for level in IOU_LEVELS]
-
-    @staticmethod
-    def _fusion_weights(features: Any, index: int = 0) -> dict[str, list[float]]:
-        return {
-            level: [float(w) for w in weights[index].float().cpu()]
-            for level, weights in features.path_weights.items()
-        }
 
     # ------------------------------------------------------------------ geometry
 
@@ -257,7 +251,7 @@ class DiMPTracker(Tracker):
             box=self._current_box(),
             score=1.0,
             state=TrackState.TRACKING,
-            fusion_weights=self._fusion_weights(features, 0),
+            fusion_weights=features.path_weights_list(0),
             timings=clock.total(),
         )
 
@@ -306,7 +300,7 @@ class DiMPTracker(Tracker):
             box=self._current_box(),
             score=float(np.clip(loc.max_score, 0.0, 1.0)) if math.isfinite(loc.max_score) else 0.0,
             state=state_for_flag(loc.flag),
-            fusion_weights=self._fusion_weights(features, 0),
+            fusion_weights=features.path_weights_list(0),
             timings=clock.total(),
         )
 
@@ -398,7 +392,6 @@ class DiMPTracker(Tracker):
 
 def _map_features(features: Any, fn) -> Any:
     """Apply ``fn`` to every tensor of a ``FusionFeatures`` (dataclass of dicts of tensors)."""
-    import dataclasses
 
     def convert(value: Any) -> Any:
         if isinstance(value, torch.Tensor):

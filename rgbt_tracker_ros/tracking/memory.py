@@ -4,6 +4,10 @@ The memory holds up to ``capacity`` classification feature maps with their targe
 coordinates) and weights. New samples get weight ``learning_rate`` relative to the rest (the older
 samples decay geometrically); once full, the lowest-weight non-initial sample is replaced. The
 first-frame samples together keep at least ``init_min_weight`` of the total weight.
+
+Deviation (ours): when that floor applies, the other samples are rescaled to ``1 - init_min_weight``
+so that the weights sum to 1; pytracking divides them by ``init_min_weight + their sum``, which
+leaves the total slightly above 1 (e.g. 1.012). Their relative weights are the same either way.
 """
 from __future__ import annotations
 
@@ -76,7 +80,7 @@ class SampleMemory:
             weights[slot] = weights[self._previous_replace] / (1.0 - learning_rate)
         weights /= weights.sum()
         if floor is not None and weights[: self.num_init].sum() < floor:
-            weights /= floor + weights[self.num_init:].sum()
+            weights[self.num_init:] *= (1.0 - floor) / weights[self.num_init:].sum()
             weights[: self.num_init] = floor / self.num_init
         self._previous_replace = slot
         return slot

@@ -76,9 +76,10 @@ class EpochResult:
 
 @dataclass
 class TrainResult:
-    """What :func:`train` did: the epochs it ran (this call only) and where it wrote."""
+    """What :func:`train` did: the epochs it ran (this call only), where it wrote, the trained model."""
 
     run_dir: Path
+    model: RGBTDiMPNet
     epochs: list[EpochResult] = field(default_factory=list)
     start_epoch: int = 1
 
@@ -352,7 +353,7 @@ def train(
             (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             _print_start(trainer, run_dir, start_epoch)
         log = RunLog(run_dir, enabled=context.is_main, first_epoch=start_epoch)
-        result = TrainResult(run_dir=run_dir, start_epoch=start_epoch)
+        result = TrainResult(run_dir=run_dir, model=trainer.model, start_epoch=start_epoch)
         try:
             for epoch in range(start_epoch, settings.epochs + 1):
                 epoch_result = trainer.train_epoch(epoch, log, progress)

@@ -1,0 +1,66 @@
+"""Node parameters, config files and launch files agree (no ROS needed)."""
+from __future__ import annotations
+
+import py_compile
+import re
+from pathlib import Path
+
+import pytest
+
+from rgbt_tracker_ros.errors import InputError
+from rgbt_tracker_ros.ros.parameters import (
+    TEACHER_NODE_PARAMETERS,
+    TRACK_NODE_PARAMETERS,
+    check_choice,
+    optional_box,
+    yaml_defaults,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+ROS_DIR = ROOT / "rgbt_tracker_ros" / "ros"
+
+
+@pytest.mark.parametrize(
+    "table, config",
+    [(TRACK_NODE_PARAMETERS, "config/track.yaml"), (TEACHER_NODE_PARAMETERS, "config/teacher.yaml")],
+)
+def test_config_files_hold_exactly_the_declared_defaults(table, config):
+    assert yaml_defaults(ROOT / config) == {p.name: p.default for p in table}
+    assert len({p.name for p in table}) == len(table)
+    assert all(p.description for p in table)
+
+
+@pytest.mark.parametrize(
+    "module, table",
+    [("track_node.py", TRACK_NODE_PARAMETERS), ("teacher_node.py", TEACHER_NODE_PARAMETERS), ("common.py", None)],
+)
+def test_nodes_read_only_declared_parameters(module, table):
+    source = (ROS_DIR / module).read_text()
+    read = set(re.findall(r'parameter\((?:self|node), [f]?"(\w+)', source))
+    assert read, "the scan found no parameter reads"
+    shared = {p.name for p in TRACK_NODE_PARAMETERS} & {p.name for p in TEACHER_NODE_PARAMETERS}
+    declared = {p.name for p in table} if table else shared | {"rgb_transport", "thermal_transport"}
+    assert read - declared == set()
+
+
+def test_node_and_launch_modules_compile():
+    for path in [*ROS_DIR.glob("*.py"), *(ROOT / "launch").glob("*.launch.py")]:
+        py_compile.compile(str(path), doraise=True)
+    assert sorted(p.name for p in (ROOT / "launch").glob("*.launch.py")) == [
+        "replay.launch.py", "teacher.launch.py", "track.launch.py"
+    ]
+
+
+def test_ros_free_modules_do_not_import_rclpy():
+    for name in ("messages.py", "overlay.py", "parameters.py"):
+        assert not re.search(r"^\s*(import|from)\s+(rclpy|message_filters|cv_bridge)", (ROS_DIR / name).read_text(), re.M)
+
+
+def test_parameter_helpers():
+    assert optional_box([0, 0, 0, 0]) is None
+    assert optional_box([1, 2, 3, 4]) == [1.0, 2.0, 3.0, 4.0]
+    with pytest.raises(InputError, match="initial_box"):
+        optional_box([1, 2])
+    assert check_choice("qos_reliability", "reliable", ("best_effort", "reliable")) == "reliable"
+    with pytest.raises(InputError, match="qos_reliability"):
+        check_choice("qos_reliability", "fast", ("best_effort", "reliable"))
