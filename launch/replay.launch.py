@@ -39,7 +39,8 @@ def generate_launch_description() -> LaunchDescription:
             DeclareLaunchArgument(
                 "start_delay", default_value="5.0", description="seconds between starting the node and the bag"
             ),
-            *[DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in TRACK_ARGUMENTS],
+            *[DeclareLaunchArgument(name, default_value=value, description=text)
+              for name, value, text in TRACK_ARGUMENTS],
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(track_launch),
                 launch_arguments={**passed, "use_sim_time": "true"}.items(),
@@ -48,7 +49,8 @@ def generate_launch_description() -> LaunchDescription:
                 period=LaunchConfiguration("start_delay"),
                 actions=[
                     ExecuteProcess(
-                        cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--clock", "--rate", LaunchConfiguration("rate")],
+                        cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--clock",
+                             "--rate", LaunchConfiguration("rate")],
                         output="screen",
                     )
                 ],

@@ -157,3 +157,30 @@ def test_benchmark_results_evaluate(tmp_path):
     document = json.loads(json.dumps(report_to_dict(report)))
     assert document["num_sequences"] == 1 and document["PR"] == pytest.approx(100.0)
     assert len(report.trackers[0].curves.success) == 21
+
+
+def test_benchmark_cli_compares_trackers_and_resumes(tmp_path, monkeypatch, capsys):
+    from rgbt_tracker_ros.cli import main as cli_main
+
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("evaluate", "benchmark"))
+    root = tmp_path / "dataset"
+    write_sequence(root, "alpha", moving_square(6))
+    write_sequence(root, "beta", moving_square(5))
+    out, report = tmp_path / "results", tmp_path / "report.json"
+    args = ["benchmark", "--dataset", str(root), "--tracker", "csrt-rgb", "--tracker", "kcf-thermal",
+            "--out", str(out), "--json", str(report), "--plots", str(tmp_path / "plots"), "--no-progress"]
+    assert cli_main.main(args) == 0
+    first = capsys.readouterr()
+    assert "csrt-rgb: tracked 2 sequence(s), 0 already complete" in first.out
+    assert "LasHeR (official MATLAB toolkit" in first.out  # LasHeR-style folders -> lasher protocol
+    rows = {line.split()[0] for line in first.out.splitlines() if line.startswith(("csrt-rgb", "kcf-thermal"))}
+    assert {"csrt-rgb", "kcf-thermal"} <= rows
+    document = json.loads(report.read_text())
+    assert set(document["trackers"]) == {"csrt-rgb", "kcf-thermal"}
+    assert document["speed"]["csrt-rgb"]["sequences"]["alpha"]["frames"] == 6
+    assert (tmp_path / "plots" / "lasher_success.png").is_file()
+
+    assert cli_main.main(args) == 0
+    assert "csrt-rgb: tracked 0 sequence(s), 2 already complete" in capsys.readouterr().out
+    assert cli_main.main(args[:3] + ["--tracker", "mosse-rgb", "--out", str(out)]) == 2
+    assert "unknown tracker 'mosse-rgb'" in capsys.readouterr().err

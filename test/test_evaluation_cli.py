@@ -154,3 +154,15 @@ def test_unknown_protocol_and_missing_annotations(lasher_root, results, tmp_path
     assert "does not exist" in capsys.readouterr().err
     assert run_cli("--protocol", "gtot", "--results", results["good"], "--annotations", lasher_root) == 2
     assert "no sequences with gtot ground truth" in capsys.readouterr().err
+
+
+def test_attribute_layouts(lasher_root):
+    from rgbt_tracker_ros.evaluation.sources import LASHER_ATTRIBUTES, load_attributes
+
+    flags = ["0"] * len(LASHER_ATTRIBUTES)
+    flags[LASHER_ATTRIBUTES.index("TC")] = "1"
+    write_lines(lasher_root / "AttriSeqsTxt" / "seqB.txt", [",".join(flags)])  # LasHeR: one row per sequence
+    write_lines(lasher_root / "attr_txt" / "SequencesName.txt", ["seqA", "seqB", "other"])  # RGBT234 toolkit
+    write_lines(lasher_root / "attr_txt" / "LI.txt", [1, 1, 0])
+    attributes = load_attributes(lasher_root, ["seqA", "seqB"])
+    assert attributes == {"LI": ["seqA", "seqB"], "TC": ["seqB"], "fast_motion": ["seqA"]}

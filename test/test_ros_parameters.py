@@ -53,7 +53,8 @@ def test_node_and_launch_modules_compile():
 
 def test_ros_free_modules_do_not_import_rclpy():
     for name in ("messages.py", "overlay.py", "parameters.py"):
-        assert not re.search(r"^\s*(import|from)\s+(rclpy|message_filters|cv_bridge)", (ROS_DIR / name).read_text(), re.M)
+        source = (ROS_DIR / name).read_text()
+        assert not re.search(r"^\s*(import|from)\s+(rclpy|message_filters|cv_bridge)", source, re.M)
 
 
 def test_parameter_helpers():
@@ -64,3 +65,9 @@ def test_parameter_helpers():
     assert check_choice("qos_reliability", "reliable", ("best_effort", "reliable")) == "reliable"
     with pytest.raises(InputError, match="qos_reliability"):
         check_choice("qos_reliability", "fast", ("best_effort", "reliable"))
+
+
+def test_every_track_node_parameter_is_documented():
+    docs = (ROOT / "docs" / "ros.md").read_text()
+    missing = [p.name for p in TRACK_NODE_PARAMETERS if f"| `{p.name}` |" not in docs]
+    assert missing == []

@@ -48,12 +48,12 @@ def run(args: argparse.Namespace) -> int:
     from rgbt_tracker_ros.evaluation.protocols import get_protocol
     from rgbt_tracker_ros.evaluation.report import evaluate_results
     from rgbt_tracker_ros.evaluation.sources import detect_protocol, resolve_sequences
-    from rgbt_tracker_ros.tracking.factory import create_tracker
+    from rgbt_tracker_ros.tracking.factory import TRACKER_NAMES, create_tracker
 
     trackers = list(dict.fromkeys(args.tracker or ["dimp"]))
-    for tracker_name in trackers:
-        if not tracker_name or "/" in tracker_name or tracker_name.startswith("."):
-            raise InputError(f"--tracker {tracker_name!r} cannot name a results folder")
+    unknown = [name for name in trackers if name not in TRACKER_NAMES]
+    if unknown:
+        raise InputError(f"unknown tracker {unknown[0]!r}; choose one of {', '.join(TRACKER_NAMES)}")
     protocol = get_protocol(args.protocol or detect_protocol(args.dataset))
     selection = resolve_sequences(protocol, args.dataset, args.sequences)
     sequences = open_dataset(args.dataset, args.layout, selection.names)

@@ -60,11 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--chunk-size", type=int, default=100, metavar="N", help="frames per npz chunk (default 100)")
     parser.add_argument("--rgb-topic", metavar="TOPIC", help="bag: RGB image topic (default /rgb/image_raw)")
-    parser.add_argument("--thermal-topic", metavar="TOPIC", help="bag: thermal image topic (default /thermal/image_raw)")
-    parser.add_argument("--gt-topic", metavar="TOPIC", help="bag: ground-truth Detection2DArray topic (default /ground_truth)")
-    parser.add_argument("--queue-size", type=int, default=10, metavar="N", help="bag: synchroniser queue size (default 10)")
-    parser.add_argument("--slop", type=float, default=0.05, metavar="S", help="bag: synchroniser slop in seconds (default 0.05)")
-    parser.add_argument("--layout", default="auto", metavar="KIND", help="sequence layout: auto, lasher, rgbt234, rgbt210, gtot")
+    parser.add_argument("--thermal-topic", metavar="TOPIC", help="bag: thermal topic (default /thermal/image_raw)")
+    parser.add_argument("--gt-topic", metavar="TOPIC", help="bag: ground-truth topic (default /ground_truth)")
+    parser.add_argument("--queue-size", type=int, default=10, metavar="N", help="bag: synchroniser queue size (10)")
+    parser.add_argument("--slop", type=float, default=0.05, metavar="S", help="bag: synchroniser slop, s (0.05)")
+    parser.add_argument("--layout", default="auto", metavar="KIND", help="layout: auto, lasher, rgbt234, rgbt210, gtot")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. for log files)")
     parser.set_defaults(func=run)
 
@@ -188,7 +188,8 @@ def _jobs(args: argparse.Namespace, topics) -> list[tuple]:
     from rgbt_tracker_ros.data.datasets import open_dataset, open_sequence
 
     folder = args.sequence
-    if ((folder / "visible").is_dir() and (folder / "infrared").is_dir()) or ((folder / "v").is_dir() and (folder / "i").is_dir()):
+    layouts = (("visible", "infrared"), ("v", "i"))
+    if any((folder / rgb).is_dir() and (folder / ir).is_dir() for rgb, ir in layouts):
         sequences = [open_sequence(args.sequence, args.layout)]
     else:
         sequences = open_dataset(args.sequence, args.layout)

@@ -512,6 +512,7 @@ def write_detections_bag(path: Path, labels: TeacherLabels) -> None:
     from rosbags.rosbag2 import Writer
 
     from rgbt_tracker_ros.data.rosmsgs import DETECTION_2D_ARRAY, typestore
+    from rgbt_tracker_ros.data.topics import RGB_FRAME_ID
     from rgbt_tracker_ros.ros.messages import MessageTypes, make_header, tracking_output
 
     types, store = MessageTypes.from_rosbags(), typestore()
@@ -527,7 +528,8 @@ def write_detections_bag(path: Path, labels: TeacherLabels) -> None:
             if stamp < 0:
                 stamp = int(labels.source_index[row]) * SEQUENCE_FRAME_PERIOD_NS
             box = labels.boxes[row] if valid[row] else None
-            message = tracking_output(make_header(types, stamp, "rgb_camera"), box, float(labels.scores[row]), "1", types)
+            header = make_header(types, stamp, RGB_FRAME_ID)
+            message = tracking_output(header, box, float(labels.scores[row]), "1", types)
             writer.write(connection, stamp, store.serialize_cdr(message, DETECTION_2D_ARRAY))
     finally:
         writer.close()
@@ -563,7 +565,8 @@ def label_sequence(
                     continue
                 if pair.index != writer.resume_source_index:
                     raise DatasetError(
-                        f"sequence {writer.name}: cannot resume, source frame {writer.resume_source_index} was not found"
+                        f"sequence {writer.name}: cannot resume, source frame {writer.resume_source_index} "
+                        "was not found"
                     )
                 tracker.initialize(pair, writer.resume_box)
                 writer.mark_resumed()
@@ -595,6 +598,7 @@ def label_sequence(
         stored += 1
     if not started and writer.resume_source_index is None:
         raise InputError(
-            f"sequence {writer.name}: no initial box; pass --init or --init-file (no frame has a valid ground-truth box)"
+            f"sequence {writer.name}: no initial box; pass --init or --init-file "
+            "(no frame has a valid ground-truth box)"
         )
     return stored

@@ -146,7 +146,7 @@ class PipelineStats:
             self.last_bad_message = str(reason)
 
     def count_processed(self, latency_s: float, inference_s: Optional[float], now: Optional[float] = None) -> None:
-        """A pair was tracked and published ``latency_s`` after its stamp, inference taking ``inference_s`` (if known)."""
+        """A pair was published ``latency_s`` after its stamp; inference took ``inference_s`` (if known)."""
         with self._lock:
             self.processed += 1
             self._latency.add(latency_s)
@@ -155,7 +155,7 @@ class PipelineStats:
             self._rate.tick(now)
 
     def record(self, thresholds: HealthThresholds) -> HealthRecord:
-        """The pipeline status; WARN on high latency or bad messages since the previous record, ERROR on very high latency."""
+        """The pipeline status: WARN on high latency or recent bad messages, ERROR on very high latency."""
         with self._lock:
             latency, inference = self._latency.summary(), self._inference.summary()
             bad_recent, self._bad_since_record = self._bad_since_record, 0
@@ -199,7 +199,7 @@ def tracker_record(
     state: Optional[str],
     score: Optional[float],
 ) -> HealthRecord:
-    """Tracker state: OK while tracking (or deliberately inactive/disabled), WARN without a target or when lost/uncertain."""
+    """Tracker state: OK while tracking (or deliberately inactive/disabled), WARN without a target or when lost."""
     values = {
         "active": str(bool(active)),
         "enabled": str(bool(enabled)),

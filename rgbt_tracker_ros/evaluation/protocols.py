@@ -167,6 +167,8 @@ _RGBT_STYLE = dict(
     precision_name="MPR",
     normalized_name=None,
     success_name="MSR",
+    ground_truth=(("{seq}/visible.txt", "{seq}/infrared.txt"), ("{seq}/init.txt", "{seq}/init.txt")),
+    gt_corners=False,
     dual_ground_truth=True,
     truncate_results=True,
     short_results="error",
@@ -175,8 +177,14 @@ _RGBT_STYLE = dict(
     invalid_gt="none",
     invalid_center_error=-1.0,
     centre_size_offset=0.0,
+    error_thresholds=_grid(0, 1, 50),
+    precision_threshold=20.0,
+    error_strict=False,
     norm_thresholds=None,
     norm_precision_threshold=None,
+    overlap_thresholds=_grid(0, 0.05, 1),
+    success_area="mean",
+    pooled=False,
 )
 
 #: Every supported protocol by name.
@@ -208,46 +216,26 @@ PROTOCOLS: dict[str, Protocol] = {
         **_LASHER_STYLE,
     ),
     "rgbt234": Protocol(
-        name="rgbt234",
-        title="RGBT234 (official MPR/MSR toolkit)",
-        ground_truth=(("{seq}/visible.txt", "{seq}/infrared.txt"), ("{seq}/init.txt", "{seq}/init.txt")),
-        gt_corners=False,
-        official_list="rgbt234.txt",
-        error_thresholds=_grid(0, 1, 50),
-        precision_threshold=20.0,
-        error_strict=False,
-        overlap_thresholds=_grid(0, 0.05, 1),
-        success_area="mean",
-        pooled=False,
-        **_RGBT_STYLE,
+        name="rgbt234", title="RGBT234 (official MPR/MSR toolkit)", official_list="rgbt234.txt", **_RGBT_STYLE
     ),
     "rgbt210": Protocol(
-        name="rgbt210",
-        title="RGBT210 (official MPR/MSR toolkit)",
-        ground_truth=(("{seq}/visible.txt", "{seq}/infrared.txt"), ("{seq}/init.txt", "{seq}/init.txt")),
-        gt_corners=False,
-        official_list="rgbt210.txt",
-        error_thresholds=_grid(0, 1, 50),
-        precision_threshold=20.0,
-        error_strict=False,
-        overlap_thresholds=_grid(0, 0.05, 1),
-        success_area="mean",
-        pooled=False,
-        **_RGBT_STYLE,
+        name="rgbt210", title="RGBT210 (official MPR/MSR toolkit)", official_list="rgbt210.txt", **_RGBT_STYLE
     ),
     "gtot": Protocol(
-        name="gtot",
-        title="GTOT (official toolkit: pooled MPR at 5 px / MSR area)",
-        ground_truth=(("{seq}/groundTruth_v.txt", "{seq}/groundTruth_i.txt"),),
-        gt_corners=True,
-        official_list="gtot.txt",
-        error_thresholds=_grid(0, 0.5, 25),
-        precision_threshold=5.0,
-        error_strict=True,
-        overlap_thresholds=_grid(0, 0.02, 1),
-        success_area="trapezoid",
-        pooled=True,
-        **_RGBT_STYLE,
+        **{
+            **_RGBT_STYLE,
+            "name": "gtot",
+            "title": "GTOT (official toolkit: pooled MPR at 5 px / MSR area)",
+            "official_list": "gtot.txt",
+            "ground_truth": (("{seq}/groundTruth_v.txt", "{seq}/groundTruth_i.txt"),),
+            "gt_corners": True,
+            "error_thresholds": _grid(0, 0.5, 25),
+            "precision_threshold": 5.0,
+            "error_strict": True,
+            "overlap_thresholds": _grid(0, 0.02, 1),
+            "success_area": "trapezoid",
+            "pooled": True,
+        }
     ),
 }
 
@@ -299,12 +287,12 @@ def prepare_predictions(protocol: Protocol, predictions: np.ndarray, gt: np.ndar
     frames = len(gt)
     if len(boxes) > frames and protocol.truncate_results:
         boxes = boxes[:frames]
-    if protocol.repair_predictions:
-        for i in range(1, len(boxes)):
-            box = boxes[i]
-            invalid = np.isnan(box).any() or not (box[2] > 0) or not (box[3] > 0)
-            if invalid and not np.isnan(gt[i]).any():
-                boxes[i] = boxes[i - 1]
+    if protocol.repair_predictions and len(boxes) > 1:
+        with np.errstate(invalid="ignore"):
+            invalid = np.isnan(boxes).any(axis=1) | ~(boxes[:, 2] > 0) | ~(boxes[:, 3] > 0)
+        invalid &= ~np.isnan(gt[: len(boxes)]).any(axis=1)
+        for i in np.flatnonzero(invalid[1:]) + 1:  # in order: a repaired box can feed the next one
+            boxes[i] = boxes[i - 1]
     if len(boxes) < frames:
         if protocol.short_results == "error":
             raise InputError(
@@ -329,8 +317,10 @@ def centre_errors(predictions: np.ndarray, gt: np.ndarray, size_offset: float, n
 
 
 def overlaps(predictions: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """IoU with inclusive pixel counts (OTB ``calcRectInt``): sides ``+1`` on the intersection,
-    areas ``w * h``."""
+    """IoU with inclusive pixel counts (OTB ``calcRectInt``): the intersection spans
+    ``min(x + w - 1) - max(x) + 1`` (likewise vertically), the areas are ``w * h``. For ``x, y, w, h``
+    boxes this equals the IoU of the continuous rectangles ``[x, x + w)``; the ``+1`` conventions
+    matter where corner files are converted (GTOT: ``w = x2 - x1``)."""
     right = np.minimum(predictions[:, 0] + predictions[:, 2] - 1, gt[:, 0] + gt[:, 2] - 1)
     left = np.maximum(predictions[:, 0], gt[:, 0])
     bottom = np.minimum(predictions[:, 1] + predictions[:, 3] - 1, gt[:, 1] + gt[:, 3] - 1)

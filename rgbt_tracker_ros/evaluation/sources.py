@@ -149,18 +149,18 @@ def resolve_sequences(protocol: Protocol, root: PathLike, spec: Optional[str] = 
                 f"{len(missing)} sequence(s) of {spec} have no {protocol.name} ground truth under {root}: "
                 f"{_preview(missing)}"
             )
-        return SequenceSelection(names=names, description=f"sequence list {spec} ({len(names)})")
+        return SequenceSelection(names=names, description=f"sequence list {spec}")
     official = official_sequences(protocol) if spec is None else []
     missing_official = [name for name in official if ground_truth_files(protocol, root, name) is None]
     if official and not missing_official:
         return SequenceSelection(
-            names=official, description=f"official {protocol.name} test list ({len(official)})", official=True
+            names=official, description=f"official {protocol.name} test list", official=True
         )
     found = discover_sequences(protocol, root)
     if not found:
         layouts = " or ".join("+".join(layout) for layout in protocol.ground_truth)
         raise DatasetError(f"no sequences with {protocol.name} ground truth ({layouts}) under {root}")
-    description = f"all {len(found)} sequences found under {root}"
+    description = f"every sequence found under {root}"
     note = None
     if spec is None and official:
         note = (

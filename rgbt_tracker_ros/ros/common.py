@@ -101,7 +101,7 @@ class PairInput:
     @property
     def topics(self) -> list[str]:
         """The resolved topic names subscribed to."""
-        return [subscriber.sub.topic_name for subscriber in self.subscribers]
+        return [getattr(subscriber.sub, "topic_name", subscriber.getTopic()) for subscriber in self.subscribers]
 
     def destroy(self) -> None:
         for subscriber in self.subscribers:

@@ -42,8 +42,8 @@ _SENSOR = (
     NodeParameter("frame_cache_size", 30, "synchronised pairs kept so an init box applies to the frame it names", True),
     NodeParameter("init_stamp_tolerance", 0.05, "max distance (s) between an init stamp and a cached frame's stamp",
                   True),
-    NodeParameter("initial_box", [0.0, 0.0, 0.0, 0.0], "box [x, y, w, h] (floats, pixels) applied to the first "
-                  "frame after activation; all zeros: wait for ~/init", True),
+    NodeParameter("initial_box", [0.0, 0.0, 0.0, 0.0], "box [x, y, w, h] (floats, pixels) for the first frame "
+                  "received (track_node: after each activation); all zeros: wait for ~/init", True),
 )
 
 TRACK_NODE_PARAMETERS: tuple[NodeParameter, ...] = (

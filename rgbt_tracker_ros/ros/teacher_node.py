@@ -182,7 +182,8 @@ class TeacherNode(Node):
             )
         rgb_header = output.frame.item[1].header
         box = None if TrackState(output.result.state) == TrackState.LOST else output.result.box
-        self._detections_pub.publish(tracking_output(rgb_header, box, output.result.score, output.track_id, self._types))
+        message = tracking_output(rgb_header, box, output.result.score, output.track_id, self._types)
+        self._detections_pub.publish(message)
 
     def _close_sequence(self) -> str:
         """Complete the open sequence (holds the bundle lock); returns its name, ``""`` if none."""

@@ -141,7 +141,10 @@ class TrackNode(LifecycleNode):
         if self._initial_box is not None:
             self._session.request_init(self._initial_box)
         self._slot = NewestPairSlot()
-        bounds = {"min": float(parameter(self, "expected_rate_min")), "max": float(parameter(self, "expected_rate_max"))}
+        bounds = {
+            "min": float(parameter(self, "expected_rate_min")),
+            "max": float(parameter(self, "expected_rate_max")),
+        }
         self._rate_diagnostics = [
             HeaderlessTopicDiagnostic(name, self._updater, FrequencyStatusParam(bounds, 0.1, 10))
             for name in ("synchronised pairs", "detections")
@@ -181,13 +184,10 @@ class TrackNode(LifecycleNode):
             self._session.detach()
         self._tracker, self._device = None, None
         gc.collect()
-        try:
-            import torch
+        import torch
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _destroy_interfaces(self) -> None:
         for service in self._services:

@@ -235,7 +235,8 @@ class DiMPTracker(Tracker):
                 clf_feat = torch.cat([clf_feat, feature_dropout(clf_feat[:1], count, probability, self._generator)])
                 boxes_t = torch.cat([boxes_t, boxes_t[:1].expand(count, 4)])
             self._feature_size = int(clf_feat.shape[-1])
-            self._filter = self.model.classifier.get_filter(clf_feat, boxes_t, num_iter=p.net_opt_iter)[0]
+            self._filter = self.model.classifier.get_filter(clf_feat, boxes_t, num_iter=p.net_opt_iter,
+                                                             compute_losses=False)[0]
             self._memory = SampleMemory(clf_feat, boxes_t, p.sample_memory_size, p.init_samples_minimum_weight)
             scores = self.model.classifier.classify(self._filter, clf_feat[:1])
             clock.lap("classifier")
@@ -333,6 +334,7 @@ class DiMPTracker(Tracker):
                 bb=self._memory.boxes,
                 sample_weight=self._memory.weights,
                 num_iter=num_iter,
+                compute_losses=False,
             )[0]
 
     # ------------------------------------------------------------------ IoU-Net refinement
