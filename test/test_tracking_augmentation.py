@@ -119,3 +119,8 @@ def test_feature_dropout_zeroes_whole_channels_and_rescales():
     assert torch.all(out == per_channel[:, :, None, None])  # whole channels only
     dropped = (per_channel == 0).float().mean().item()
     assert 0.1 < dropped < 0.3
+
+
+def test_unknown_augmentation_kind_is_rejected():
+    with pytest.raises(ValueError, match="unknown augmentation kind 'zoom'"):
+        Augmentation("zoom")

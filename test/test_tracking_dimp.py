@@ -303,3 +303,14 @@ def test_cuda_request_without_cuda_is_an_input_error():
     tracker = DiMPTracker(StubNet(64), dataclasses.replace(NO_IOU, fp16=True), device="auto")
     assert tracker.device.type == "cpu"
     assert tracker.initialize(_scene(), BOX).state is TrackState.TRACKING
+
+
+def test_score_cells_follow_the_label_convention_of_the_network():
+    """The tracker reads score cell (i, j) as crop point (16 j, 16 i): where the network's learned
+    label map (DiMP's filter-optimizer target) puts the peak of a box centred there."""
+    net = build_model(load_config("student-tiny"), pretrained="none")
+    size = net.score_size(160)  # 11x11, centre cell (5, 5) <-> crop centre (80, 80)
+    box = torch.tensor([[[80.0 + 16 - 10, 80.0 - 2 * 16 - 6, 20.0, 12.0]]])  # centre one cell right, two up
+    label, _, _ = net.classifier.filter_optimizer.target_maps(box, (4, 4), size)
+    row, col = divmod(int(label.reshape(-1).argmax()), size[1])
+    assert (col - (size[1] - 1) / 2, row - (size[0] - 1) / 2) == (1.0, -2.0)

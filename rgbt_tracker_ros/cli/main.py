@@ -17,6 +17,7 @@ from rgbt_tracker_ros.errors import RgbtError
 
 #: Subcommand modules, in the order they appear in ``--help``.
 SUBCOMMANDS = (
+    "demo",
     "synth",
     "evaluate",
     "info",

@@ -8,12 +8,14 @@ tracker's speed.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Optional
 
 from rgbt_tracker_ros.data.topics import GROUND_TRUTH_TOPIC, RGB_TOPIC, THERMAL_TOPIC
 
-if TYPE_CHECKING:  # numpy is imported lazily so that `rgbt-tracker --help` stays fast
+if TYPE_CHECKING:  # imported lazily so that `rgbt-tracker --help` stays fast
     import numpy as np
+
+    from rgbt_tracker_ros.data.frames import FramePair
 
 #: Result files of ``--out`` are written with this many decimals (as ``rgbt-tracker benchmark``).
 BOX_DECIMALS = 2
@@ -35,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", metavar="CKPT",
                         help="checkpoint of the dimp network (student or teacher); default: the bundled demo checkpoint")
     parser.add_argument("--init", metavar="x,y,w,h",
-                        help="initial box in the first frame (pixels); default: the first ground-truth box")
+                        help="initial box in the first frame (pixels; write --init=-4,10,30,20 when x is negative); "
+                        "default: the first ground-truth box")
     parser.add_argument("--out", metavar="DIR",
                         help="results folder for <sequence name>.txt (default: results/<tracker name>)")
     parser.add_argument("--video", metavar="OUT.mp4",
@@ -145,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_source(args: argparse.Namespace):
+def _open_source(
+    args: argparse.Namespace,
+) -> tuple[Iterable[FramePair], str, Optional[int], Optional[np.ndarray]]:
     """``(pairs iterable, sequence name, frame count or None, first ground-truth box or None)``."""
     from pathlib import Path
 

@@ -45,6 +45,10 @@ class Augmentation:
     sigma: Optional[tuple[float, float]] = None
     angle: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown augmentation kind {self.kind!r}; expected one of {KINDS}")
+
 
 def build_augmentations(
     config: dict[str, Any],
@@ -85,6 +89,7 @@ def _rotation_matrix(angle: float, height: int, width: int) -> np.ndarray:
 
 
 def _transform(aug: Augmentation, patch: np.ndarray) -> np.ndarray:
+    """The transform itself, on the whole patch (the output window is cut afterwards)."""
     height, width = patch.shape[:2]
     if aug.kind in ("identity", "shift"):
         return patch
@@ -94,10 +99,8 @@ def _transform(aug: Augmentation, patch: np.ndarray) -> np.ndarray:
         sigma_y, sigma_x = aug.sigma
         ksize = (2 * math.ceil(2 * sigma_x) + 1, 2 * math.ceil(2 * sigma_y) + 1)
         return cv2.GaussianBlur(patch, ksize, sigmaX=sigma_x, sigmaY=sigma_y, borderType=cv2.BORDER_REPLICATE)
-    if aug.kind == "rotate":
-        matrix = _rotation_matrix(aug.angle, height, width)
-        return cv2.warpAffine(patch, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    raise ValueError(f"unknown augmentation kind {aug.kind!r}")
+    matrix = _rotation_matrix(aug.angle, height, width)  # "rotate"
+    return cv2.warpAffine(patch, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _window_offset(aug: Augmentation, input_size: tuple[int, int], output_size: int) -> tuple[int, int]:

@@ -12,7 +12,7 @@ which model runs:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Union
 
 from rgbt_tracker_ros.errors import CheckpointError, InputError
 from rgbt_tracker_ros.tracking.base import Tracker

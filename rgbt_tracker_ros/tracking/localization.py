@@ -23,12 +23,7 @@ from rgbt_tracker_ros.tracking.params import DiMPParams
 #: DiMP's localisation flags.
 FLAGS = ("normal", "hard_negative", "uncertain", "not_found")
 
-_STATES = {
-    "normal": TrackState.TRACKING,
-    "hard_negative": TrackState.UNCERTAIN,
-    "uncertain": TrackState.UNCERTAIN,
-    "not_found": TrackState.LOST,
-}
+_STATES = dict(zip(FLAGS, (TrackState.TRACKING, TrackState.UNCERTAIN, TrackState.UNCERTAIN, TrackState.LOST)))
 
 
 @dataclass(frozen=True)

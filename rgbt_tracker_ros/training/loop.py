@@ -352,7 +352,7 @@ def train(
         if context.is_main:
             (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             _print_start(trainer, run_dir, start_epoch)
-        log = RunLog(run_dir, enabled=context.is_main, first_epoch=start_epoch)
+        log = RunLog(run_dir, enabled=context.is_main, first_epoch=start_epoch, first_step=trainer.step + 1)
         result = TrainResult(run_dir=run_dir, model=trainer.model, start_epoch=start_epoch)
         try:
             for epoch in range(start_epoch, settings.epochs + 1):
@@ -367,7 +367,7 @@ def train(
                                     training_data=description,
                                     extra={"epoch": epoch, "settings": settings.name, **epoch_result.row()})
                     _atomic_save(trainer.state(description), state_path)
-                    log.epoch(epoch_result.row())
+                    log.epoch(epoch_result.row(), trainer.step)
                 barrier(context)
         finally:
             log.close()

@@ -32,9 +32,14 @@ LOSS_COLUMNS = ("loss", "iou", "test_clf", "test_init_clf", "test_iter_clf")
 
 
 class RunLog:
-    """Writes ``log.csv`` and TensorBoard events under ``run_dir`` (only where ``enabled``: rank 0)."""
+    """Writes ``log.csv`` and TensorBoard events under ``run_dir`` (only where ``enabled``: rank 0).
 
-    def __init__(self, run_dir: Union[str, Path], enabled: bool = True, first_epoch: int = 1):
+    TensorBoard's x axis is the optimizer step for every scalar (per-epoch means are written at the
+    epoch's last step). On resume, rows of epochs ``>= first_epoch`` and events after ``first_step``
+    (left by an interrupted epoch) are dropped.
+    """
+
+    def __init__(self, run_dir: Union[str, Path], enabled: bool = True, first_epoch: int = 1, first_step: int = 1):
         self.path = Path(run_dir) / "log.csv"
         self.enabled = enabled
         self.writer = None
@@ -47,7 +52,7 @@ class RunLog:
             print("training: tensorboard is not installed; losses go to log.csv only "
                   "(pip install tensorboard for TensorBoard events)", file=sys.stderr)
         else:
-            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"), purge_step=first_epoch)
+            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"), purge_step=first_step)
 
     def _keep_rows_before(self, first_epoch: int) -> None:
         """Start ``log.csv`` afresh, keeping rows of epochs before ``first_epoch`` (on resume)."""
@@ -64,8 +69,8 @@ class RunLog:
             for name, value in terms.items():
                 self.writer.add_scalar(f"train_iter/{name}", value, step)
 
-    def epoch(self, row: dict[str, float]) -> None:
-        """Append one epoch's row (keys of :data:`LOG_COLUMNS`) and its TensorBoard scalars."""
+    def epoch(self, row: dict[str, float], step: int) -> None:
+        """Append one epoch's row (keys of :data:`LOG_COLUMNS`) and its TensorBoard scalars at ``step``."""
         if not self.enabled:
             return
         with self.path.open("a", newline="") as handle:
@@ -73,7 +78,7 @@ class RunLog:
         if self.writer is not None:
             for name in LOG_COLUMNS[1:]:
                 if name in row:
-                    self.writer.add_scalar(f"train/{name}", row[name], int(row["epoch"]))
+                    self.writer.add_scalar(f"train/{name}", row[name], step)
             self.writer.flush()
 
     def close(self) -> None:
