@@ -17,6 +17,7 @@ setup(
         PACKAGE: [
             "networks/configs/*.yaml",
             "tracking/params/*.yaml",
+            "training/configs/*.yaml",
             "evaluation/lists/*.txt",
             "assets/*",
             "assets/*/*",

@@ -17,7 +17,7 @@ from rgbt_tracker_ros.ros.messages import (
     stamp_to_ns,
     tracking_output,
 )
-from rgbt_tracker_ros.ros.overlay import STATE_COLOURS, render_debug_image
+from rgbt_tracker_ros.evaluation.overlay import STATE_COLOURS, render_debug_image
 from rgbt_tracker_ros.tracking.base import TrackResult, TrackState
 
 TYPES = MessageTypes.from_rosbags()

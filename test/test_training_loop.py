@@ -107,6 +107,13 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(synthetic_root):
     assert losses[-1] < 0.6 * losses[0]
 
 
+def test_loader_workers_do_not_change_the_samples(synthetic_root):
+    settings = small_settings(samples_per_epoch=2, batch_size=2)
+    batches = [next(iter(Trainer(TINY, open_dataset(synthetic_root), settings, DistributedContext(),
+                                 workers=workers).loader(epoch=3))) for workers in (0, 2)]
+    assert all(torch.equal(batches[0][key], batches[1][key]) for key in batches[0])
+
+
 def test_resume_continues_identically(synthetic_root, tmp_path):
     sequences = open_dataset(synthetic_root)
     straight = train(TINY, sequences, tmp_path / "straight", small_settings(), device="cpu", progress=False)

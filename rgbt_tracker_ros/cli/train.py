@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--samples-per-epoch", type=int, metavar="N", help="training samples per epoch (overrides)")
     parser.add_argument("--batch", type=int, metavar="N",
                         help="batch size per optimizer step, summed over DDP processes (overrides)")
-    parser.add_argument("--workers", type=int, metavar="N", help="DataLoader worker processes (overrides)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="DataLoader worker processes (default: the settings' num_workers on CUDA, 0 on the CPU)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR from last.pt (starts afresh if there is none)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed (overrides the settings; "
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.model_config)
     settings = load_settings(args.settings or ("dimp-teacher" if config.kind == "teacher" else "dimp-student"))
     overrides = {key: value for key, value in (("epochs", args.epochs), ("samples_per_epoch", args.samples_per_epoch),
-                                               ("batch_size", args.batch), ("num_workers", args.workers),
+                                               ("batch_size", args.batch),
                                                ("seed", args.seed)) if value is not None}
     settings = settings.replace(**overrides)
     roots = [Path(part.strip()) for part in args.data.split(",") if part.strip()]
@@ -96,8 +97,11 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         data_description=", ".join(parts),
         epochs=args.epochs,
+        workers=args.workers,
         progress=not args.no_progress,
     )
+    if not result.is_main:
+        return 0
     if result.epochs:
         last = result.epochs[-1]
         print(f"epoch {last.epoch}: loss {last.terms.get('loss', float('nan')):.4g}; "

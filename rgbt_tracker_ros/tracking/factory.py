@@ -6,6 +6,8 @@ which model runs:
 - ``"dimp"``: the DiMP online tracker (:class:`~rgbt_tracker_ros.tracking.dimp.DiMPTracker`) with the
   network of a checkpoint (CMD student or teacher, whichever the checkpoint holds); default: the
   bundled demo checkpoint :func:`default_model_path`.
+- ``"dimp-rgb-only"``, ``"dimp-thermal-only"``: the same RGB-T network with the other modality
+  blanked (:class:`~rgbt_tracker_ros.tracking.blank.BlankedModalityTracker`), the fusion ablation.
 - ``"csrt-rgb"``, ``"csrt-thermal"``, ``"kcf-rgb"``, ``"kcf-thermal"``: OpenCV single-modality
   baselines (:class:`~rgbt_tracker_ros.tracking.opencv_baseline.OpenCVTracker`); no model needed.
 """
@@ -19,8 +21,11 @@ from rgbt_tracker_ros.tracking.base import Tracker
 from rgbt_tracker_ros.tracking.opencv_baseline import BASELINE_NAMES
 from rgbt_tracker_ros.tracking.params import DiMPParams
 
+#: DiMP with one modality blanked: name -> the modality that is blanked.
+BLANKED_NAMES = {"dimp-rgb-only": "thermal", "dimp-thermal-only": "rgb"}
+
 #: Every name :func:`create_tracker` accepts.
-TRACKER_NAMES = ("dimp",) + BASELINE_NAMES
+TRACKER_NAMES = ("dimp",) + tuple(BLANKED_NAMES) + BASELINE_NAMES
 
 #: How to produce the demo checkpoint when it is missing (printed in the error).
 DEMO_CHECKPOINT_RECIPE = (
@@ -44,7 +49,7 @@ def create_tracker(
     """Build the tracker ``name`` (one of :data:`TRACKER_NAMES`).
 
     Args:
-        name: ``"dimp"`` or an OpenCV baseline ``"<csrt|kcf>-<rgb|thermal>"``.
+        name: ``"dimp"``, ``"dimp-rgb-only"``, ``"dimp-thermal-only"`` or an OpenCV baseline ``"<csrt|kcf>-<rgb|thermal>"``.
         model: checkpoint of the ``dimp`` network (default :func:`default_model_path`); ignored by
             the baselines.
         params: DiMP tracker parameters: bundled name, YAML path or :class:`DiMPParams`
@@ -60,6 +65,10 @@ def create_tracker(
 
         algorithm, modality = name.split("-", 1)
         return OpenCVTracker(algorithm, modality)
+    if name in BLANKED_NAMES:
+        from rgbt_tracker_ros.tracking.blank import BlankedModalityTracker
+
+        return BlankedModalityTracker(create_tracker("dimp", model, params, device), blank=BLANKED_NAMES[name])
     if name != "dimp":
         raise InputError(f"unknown tracker {name!r}; choose one of {', '.join(TRACKER_NAMES)}")
 

@@ -82,6 +82,7 @@ class TrainResult:
     model: RGBTDiMPNet
     epochs: list[EpochResult] = field(default_factory=list)
     start_epoch: int = 1
+    is_main: bool = True  # False in DDP processes other than rank 0
 
 
 def parameter_groups(model: torch.nn.Module, lr: float, module_lrs: dict[str, float]) -> list[dict[str, Any]]:
@@ -127,6 +128,7 @@ class Trainer:
         context: DistributedContext,
         pretrained: Optional[str] = None,
         allow_download: bool = False,
+        workers: Optional[int] = None,
     ):
         if settings.batch_size % context.world_size:
             raise InputError(
@@ -136,6 +138,10 @@ class Trainer:
         self.settings = settings
         self.context = context
         self.device = context.device
+        if workers is not None and workers < 0:
+            raise InputError(f"the number of loader workers must be >= 0, got {workers}")
+        #: DataLoader workers: explicit, else the settings' on CUDA and 0 on the CPU.
+        self.workers = workers if workers is not None else (settings.num_workers if self.device.type == "cuda" else 0)
         torch.manual_seed(settings.seed)
         self.model: RGBTDiMPNet = build_model(model_config, pretrained=pretrained, allow_download=allow_download)
         self.model.to(self.device)
@@ -174,13 +180,12 @@ class Trainer:
         if self.context.is_distributed:
             shard = DistributedSampler(self.dataset, num_replicas=self.context.world_size, rank=self.context.rank,
                                        shuffle=False, drop_last=True)
-        workers = self.settings.num_workers
         return DataLoader(
             self.dataset,
             batch_size=self.settings.batch_size // self.context.world_size,
             sampler=shard,
             shuffle=False,
-            num_workers=workers,
+            num_workers=self.workers,
             collate_fn=collate_samples,
             drop_last=True,
             pin_memory=self.device.type == "cuda",
@@ -300,13 +305,13 @@ def train(
     resume: bool = False,
     data_description: str = "",
     epochs: Optional[int] = None,
+    workers: Optional[int] = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train ``model_config`` on ``sequences`` with L_original, writing to ``run_dir``.
 
     Args:
-        settings: the recipe (ignored on resume except ``epochs``/``num_workers`` overrides: the
-            stored settings continue).
+        settings: the recipe (ignored on resume: the stored settings continue, except ``epochs``).
         device: ``auto``, ``cpu``, ``cuda`` (DDP on CUDA: ``cuda:LOCAL_RANK``).
         pretrained: backbone initialisation override (``imagenet``, ``none``, a file).
         resume: continue from ``run_dir/last.pt`` (start afresh, saying so, if there is none);
@@ -314,6 +319,7 @@ def train(
         data_description: what the sequences are (e.g. ``"LasHeR train (979 videos)"``); every
             checkpoint stores it with the sequence count, settings and epochs.
         epochs: total epochs (overrides ``settings.epochs``; on resume, extends the run).
+        workers: DataLoader workers (default: ``settings.num_workers`` on CUDA, 0 on the CPU).
     """
     from rgbt_tracker_ros.tracking.device import resolve_device
 
@@ -331,9 +337,13 @@ def train(
                 f"{model_config.name!r}: {', '.join(differences)}"
             )
         model_config = stored
-        settings = TrainSettings.from_dict(state["settings"], source=f"{state_path} settings").replace(
-            num_workers=settings.num_workers
-        )
+        stored_settings = TrainSettings.from_dict(state["settings"], source=f"{state_path} settings")
+        ignored = sorted(k for k, v in settings.to_dict().items()
+                         if k not in ("epochs", "name", "description") and stored_settings.to_dict()[k] != v)
+        if ignored and _env_rank() == 0:
+            print(f"training: resuming with the settings stored in {state_path}; ignoring the new "
+                  f"{', '.join(ignored)}", file=sys.stderr)
+        settings = stored_settings
         pretrained = "none"  # the stored weights replace any initialisation
     elif state_path.is_file():
         raise InputError(f"{run_dir} already holds a training run (last.pt); pass --resume to continue it "
@@ -345,7 +355,7 @@ def train(
     try:
         if resume and state is None and context.is_main:
             print(f"training: no {state_path} to resume from; starting a new run", file=sys.stderr)
-        trainer = Trainer(model_config, sequences, settings, context, pretrained, allow_download)
+        trainer = Trainer(model_config, sequences, settings, context, pretrained, allow_download, workers)
         if state is not None:
             trainer.load_state(state, state_path)
         start_epoch = trainer.epoch + 1
@@ -353,7 +363,7 @@ def train(
             (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             _print_start(trainer, run_dir, start_epoch)
         log = RunLog(run_dir, enabled=context.is_main, first_epoch=start_epoch, first_step=trainer.step + 1)
-        result = TrainResult(run_dir=run_dir, model=trainer.model, start_epoch=start_epoch)
+        result = TrainResult(run_dir=run_dir, model=trainer.model, start_epoch=start_epoch, is_main=context.is_main)
         try:
             for epoch in range(start_epoch, settings.epochs + 1):
                 epoch_result = trainer.train_epoch(epoch, log, progress)
@@ -374,6 +384,11 @@ def train(
         return result
     finally:
         cleanup_distributed(context)
+
+
+def _env_rank() -> int:
+    """This process's rank before the process group exists (for messages printed once)."""
+    return int(os.environ.get("RANK", "0") or 0)
 
 
 def _print_start(trainer: Trainer, run_dir: Path, start_epoch: int) -> None:

@@ -43,7 +43,9 @@ class TrainSettings:
         description: one line for the run's records.
         epochs / samples_per_epoch / batch_size: DiMP: 50 / 26000 / 26 (batch per step, summed
             over DDP processes: each of N processes takes ``batch_size / N``).
-        num_workers: DataLoader worker processes (0: load in the training process).
+        num_workers: DataLoader worker processes when training on CUDA; on the CPU the loader
+            runs in the training process (0 workers: the cores are busy with the model) unless
+            ``train(workers=...)`` / ``--workers`` says otherwise.
         lr: Adam's default learning rate (parameters not matched by ``module_lrs``).
         module_lrs: learning rate per parameter-name prefix (e.g. ``classifier.filter_optimizer``);
             the longest matching prefix wins.
