@@ -26,6 +26,7 @@ SUBCOMMANDS = (
     "benchmark",
     "label",
     "speed",
+    "export",
 )
 
 

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from rgbt_tracker_ros.data.synthetic import ScenarioSpec, generate_sequence
+    from rgbt_tracker_ros.data.synthetic import ScenarioSpec
     from rgbt_tracker_ros.errors import InputError
     from rgbt_tracker_ros.evaluation.speed import format_table, machine_description, run_speed_benchmark, write_json
 
@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--size must be WxH, e.g. 640x480; got {args.size!r}") from exc
     if args.threads:
         torch.set_num_threads(args.threads)
-    spec = ScenarioSpec(name="speed", seed=100000, frames=args.frames, width=width, height=height)
-    frames = list(generate_sequence(spec))
-    rows = run_speed_benchmark(args.trackers, frames, args.device, args.warmup, progress=lambda s: print(f"timing {s} ..."))
+    scenario = ScenarioSpec(name="speed", seed=100000, frames=args.frames, width=width, height=height)
+    rows = run_speed_benchmark(args.trackers, scenario, args.device, args.warmup, args.threads,
+                               progress=lambda s: print(f"timing {s} ..."))
     machine = machine_description()
     print(format_table(rows, machine))
     if args.json:

@@ -8,6 +8,7 @@ can be given by model config (``dimp:student-r18``, random initialisation) as we
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import platform
 import resource
@@ -19,6 +20,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from rgbt_tracker_ros.data.frames import FramePair
+from rgbt_tracker_ros.data.synthetic import ScenarioSpec
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.tracking.base import Tracker
 
@@ -107,42 +109,51 @@ def _peak_memory(device: str) -> tuple[float, str]:
     import torch
 
     if device != "cpu" and torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2**20, "cuda max allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process max RSS"
+        return torch.cuda.max_memory_allocated() / 2**20, "CUDA max allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process max RSS (own process per tracker)"
+
+
+def time_in_this_process(spec: str, scenario: ScenarioSpec, device: str, warmup: int, threads: Optional[int]) -> SpeedRow:
+    """Build tracker ``spec``, time it on the frames of ``scenario``; peak memory of this process."""
+    import torch
+
+    from rgbt_tracker_ros.data.synthetic import generate_sequence
+
+    if threads:
+        torch.set_num_threads(threads)
+    frames = list(generate_sequence(scenario))
+    tracker, params_m = build_speed_tracker(spec, device)
+    init_time, times = time_tracker(tracker, frames, warmup)
+    peak, kind = _peak_memory(device)
+    return SpeedRow(
+        tracker=spec,
+        parameters_m=None if params_m is None else round(params_m, 2),
+        init_ms=1000 * init_time,
+        mean_ms=1000 * float(times.mean()),
+        median_ms=1000 * float(np.median(times)),
+        p95_ms=1000 * float(np.percentile(times, 95)),
+        fps=float(1.0 / times.mean()),
+        peak_memory_mb=peak,
+        memory_kind=kind,
+    )
 
 
 def run_speed_benchmark(
     specs: Sequence[str],
-    frames: Sequence[FramePair],
+    scenario: ScenarioSpec,
     device: str = "auto",
     warmup: int = 3,
+    threads: Optional[int] = None,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> list[SpeedRow]:
-    """Time every tracker in ``specs`` on ``frames``; ratios are relative to ``specs[0]``."""
-    import torch
-
+    """Time every tracker in ``specs`` on the frames of ``scenario``, one fresh process each (so
+    peak memory is the tracker's own); ratios are relative to ``specs[0]``."""
+    context = multiprocessing.get_context("spawn")
     rows: list[SpeedRow] = []
     for spec in specs:
         progress(spec)
-        tracker, params_m = build_speed_tracker(spec, device)
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        init_time, times = time_tracker(tracker, frames, warmup)
-        peak, kind = _peak_memory(device)
-        rows.append(
-            SpeedRow(
-                tracker=spec,
-                parameters_m=None if params_m is None else round(params_m, 2),
-                init_ms=1000 * init_time,
-                mean_ms=1000 * float(times.mean()),
-                median_ms=1000 * float(np.median(times)),
-                p95_ms=1000 * float(np.percentile(times, 95)),
-                fps=float(1.0 / times.mean()),
-                peak_memory_mb=peak,
-                memory_kind=kind,
-            )
-        )
-        del tracker
+        with context.Pool(1) as pool:
+            rows.append(pool.apply(time_in_this_process, (spec, scenario, device, warmup, threads)))
     for row in rows:
         row.relative_time = row.mean_ms / rows[0].mean_ms
     return rows
@@ -163,8 +174,7 @@ def format_table(rows: Sequence[SpeedRow], machine: dict) -> str:
             f"{r.tracker:<26}{params:>9}{r.init_ms:>9.1f}{r.mean_ms:>9.1f}{r.median_ms:>9.1f}{r.p95_ms:>9.1f}"
             f"{r.fps:>8.1f}{r.relative_time:>8.2f}{r.peak_memory_mb:>9.0f}"
         )
-    lines.append(f"(x time: mean time per frame relative to {rows[0].tracker}; peak memory: {rows[0].memory_kind},"
-                 " cumulative over the run on CPU)")
+    lines.append(f"(x time: mean time per frame relative to {rows[0].tracker}; peak MB: {rows[0].memory_kind})")
     return "\n".join(lines)
 
 

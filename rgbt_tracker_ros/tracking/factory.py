@@ -29,9 +29,10 @@ TRACKER_NAMES = ("dimp",) + tuple(BLANKED_NAMES) + BASELINE_NAMES
 
 #: How to produce the demo checkpoint when it is missing (printed in the error).
 DEMO_CHECKPOINT_RECIPE = (
-    "make it with `rgbt-tracker synth --out DATA` and "
-    "`rgbt-tracker train --model-config student-tiny --settings synthetic-cpu --data DATA --out RUN`, "
-    "then copy RUN/last.pt there (see docs/training.md), or pass a checkpoint with --model"
+    "make it with `rgbt-tracker synth --out DATA --sequences 80 --format lasher`, "
+    "`rgbt-tracker train --model-config student-tiny --settings synthetic-demo --data DATA --out RUN` and "
+    "`rgbt-tracker export RUN/checkpoints/epoch_008.pt --out <that path>` (docs/training.md), "
+    "or pass a checkpoint with --model"
 )
 
 
