@@ -59,7 +59,7 @@ def test_bad_parameter_files_name_the_file_and_the_problem(tmp_path, text, fragm
 def test_unknown_name_and_missing_file_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="unknown tracker parameters 'dimp99'"):
         load_params("dimp99")
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="tracker parameters file not found"):
         load_params(tmp_path / "absent.yaml")
 
 

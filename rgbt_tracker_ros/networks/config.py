@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from rgbt_tracker_ros.errors import InputError
+from rgbt_tracker_ros.yaml_files import bundled_names, read_named_yaml
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rgbt_tracker_ros.networks.models import RGBTDiMPNet
@@ -180,7 +181,7 @@ def feature_map_size(input_size: Union[int, tuple[int, int]], level: str = "laye
 
 def available_configs() -> list[str]:
     """Names of the bundled configs."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    return bundled_names(CONFIG_DIR)
 
 
 def load_config(name_or_path: Union[str, Path, ModelConfig], **overrides: Any) -> ModelConfig:
@@ -189,22 +190,9 @@ def load_config(name_or_path: Union[str, Path, ModelConfig], **overrides: Any) -
     ``overrides`` replace single fields (e.g. ``pretrained="none"``). Unknown names, unreadable
     files and bad keys raise :class:`InputError`.
     """
-    import yaml
-
     if isinstance(name_or_path, ModelConfig):
         return name_or_path.replace(**overrides) if overrides else name_or_path
-    text = str(name_or_path)
-    path = Path(text)
-    if not (text.endswith((".yaml", ".yml")) or path.is_file()):
-        path = CONFIG_DIR / f"{text}.yaml"
-        if not path.is_file():
-            raise InputError(f"unknown network config {text!r}; available: {', '.join(available_configs())}")
-    if not path.is_file():
-        raise InputError(f"network config file not found: {path}")
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    values, path = read_named_yaml(name_or_path, CONFIG_DIR, "network config")
     config = ModelConfig.from_dict(values, source=str(path))
     return config.replace(**overrides) if overrides else config
 

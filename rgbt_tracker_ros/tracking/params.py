@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import yaml
-
 from rgbt_tracker_ros.errors import InputError
+from rgbt_tracker_ros.yaml_files import read_named_yaml
 
 #: Folder of the bundled parameter files (``<name>.yaml``).
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
@@ -212,21 +211,7 @@ def load_params(name_or_path: Union[str, Path, None] = None) -> DiMPParams:
     ``None`` loads ``"dimp"``. Keys missing from the file keep the dataclass defaults; unknown keys,
     an unreadable file or an impossible value raise :class:`InputError` naming the file.
     """
-    source = Path(PARAMS_DIR / "dimp.yaml" if name_or_path is None else name_or_path)
-    if source.suffix not in (".yaml", ".yml") and not source.exists():
-        bundled = PARAMS_DIR / f"{source.name}.yaml"
-        if not bundled.exists():
-            names = sorted(p.stem for p in PARAMS_DIR.glob("*.yaml"))
-            raise InputError(f"unknown tracker parameters {str(name_or_path)!r}; bundled: {names} or a .yaml path")
-        source = bundled
-    if not source.is_file():
-        raise InputError(f"tracker parameter file {source} does not exist")
-    try:
-        content = yaml.safe_load(source.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"tracker parameter file {source} is not valid YAML: {exc}".splitlines()[0]) from exc
-    if not isinstance(content, dict):
-        raise InputError(f"tracker parameter file {source} must hold a mapping of name: value")
+    content, source = read_named_yaml("dimp" if name_or_path is None else name_or_path, PARAMS_DIR, "tracker parameters")
     return params_from_dict(content, source=str(source))
 
 

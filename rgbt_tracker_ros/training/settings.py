@@ -24,6 +24,7 @@ from typing import Any, Union
 
 from rgbt_tracker_ros.data.sampler import SamplerSettings
 from rgbt_tracker_ros.errors import InputError
+from rgbt_tracker_ros.yaml_files import bundled_names, read_named_yaml
 
 SETTINGS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -144,25 +145,11 @@ def _sampler_from_dict(values: dict[str, Any], source: str) -> SamplerSettings:
 
 def available_settings() -> list[str]:
     """Names of the bundled settings files."""
-    return sorted(p.stem for p in SETTINGS_DIR.glob("*.yaml"))
+    return bundled_names(SETTINGS_DIR)
 
 
 def load_settings(name_or_path: Union[str, Path]) -> TrainSettings:
     """Load bundled settings by name (``dimp-student``) or a YAML file by path."""
-    import yaml
-
-    text = str(name_or_path)
-    path = Path(text)
-    if not (text.endswith((".yaml", ".yml")) or path.is_file()):
-        path = SETTINGS_DIR / f"{text}.yaml"
-        if not path.is_file():
-            raise InputError(f"unknown training settings {text!r}; available: {', '.join(available_settings())}")
-    if not path.is_file():
-        raise InputError(f"training settings file not found: {path}")
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if isinstance(values, dict):
-        values.setdefault("name", path.stem)
+    values, path = read_named_yaml(name_or_path, SETTINGS_DIR, "training settings")
+    values.setdefault("name", path.stem)
     return TrainSettings.from_dict(values, source=str(path))
