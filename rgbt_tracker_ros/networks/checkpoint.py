@@ -72,9 +72,12 @@ def read_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle with code, not a torch file at all
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or foreign file?): "
-                              f"{first[:200]}") from None
+        if "weights only load failed" in str(exc).lower():
+            reason = "not a plain tensor file (only tensors and plain data are ever unpickled, for safety)"
+        else:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = first.split(". ")[0][:120]
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or foreign file?): {reason}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: not an rgbt_tracker_ros checkpoint (format {found!r}, expected {FORMAT!r})")
