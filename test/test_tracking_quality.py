@@ -18,7 +18,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         not default_model_path().is_file(),
-        reason=f"needs the trained demo checkpoint {default_model_path()} (not bundled yet)",
+        reason=f"needs the trained demo checkpoint {default_model_path()} (missing from this checkout)",
     ),
 ]
 
