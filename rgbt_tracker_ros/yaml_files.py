@@ -1,6 +1,8 @@
-"""Bundled YAML files addressed by name or by path (model configs, training settings, tracker params)."""
+"""Bundled YAML files addressed by name or by path (model configs, training settings, tracker params),
+and the dataclasses built from them."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Union
 
@@ -38,3 +40,25 @@ def read_named_yaml(name_or_path: Union[str, Path], directory: Path, what: str) 
     if not isinstance(values, dict):
         raise InputError(f"{path}: a {what} file must hold a mapping of name: value")
     return values, path
+
+
+def dataclass_from_mapping(cls: type, values: Any, source: str, what: str, required: tuple[str, ...] = ()) -> Any:
+    """Build the dataclass ``cls`` from a mapping read from ``source``.
+
+    ``what`` names one entry in the errors (e.g. ``"config key"``). Not a mapping, unknown or missing
+    entries, and values the dataclass rejects raise :class:`InputError` naming ``source``.
+    """
+    if not isinstance(values, dict):
+        raise InputError(f"{source}: expected a mapping of {what}s, got {type(values).__name__}")
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise InputError(f"{source}: unknown {what}(s) {', '.join(unknown)}")
+    missing = [key for key in required if key not in values]
+    if missing:
+        raise InputError(f"{source}: missing {what}(s) {', '.join(missing)}")
+    try:
+        return cls(**values)
+    except InputError as exc:  # the dataclass's own check, already naming the entry
+        raise InputError(f"{source}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # e.g. a string where a number belongs
+        raise InputError(f"{source}: invalid {what} value ({exc})") from None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from rgbt_tracker_ros.errors import InputError
-from rgbt_tracker_ros.yaml_files import bundled_names, read_named_yaml
+from rgbt_tracker_ros.yaml_files import bundled_names, dataclass_from_mapping, read_named_yaml
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rgbt_tracker_ros.networks.models import RGBTDiMPNet
@@ -124,19 +124,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> "ModelConfig":
         """Build from a dict; unknown or missing keys raise :class:`InputError` naming ``source``."""
-        if not isinstance(values, dict):
-            raise InputError(f"{source}: expected a mapping of config keys, got {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"{source}: unknown config key(s) {', '.join(unknown)}")
-        missing = [k for k in ("name", "kind", "backbone") if k not in values]
-        if missing:
-            raise InputError(f"{source}: missing config key(s) {', '.join(missing)}")
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise InputError(f"{source}: {exc}") from None
+        return dataclass_from_mapping(cls, values, source, "config key", required=("name", "kind", "backbone"))
 
     def replace(self, **changes: Any) -> "ModelConfig":
         """A copy with some fields changed (e.g. ``pretrained="none"``)."""

@@ -7,14 +7,13 @@ normalisation range, fp16 autocast and a random seed.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from rgbt_tracker_ros.errors import InputError
-from rgbt_tracker_ros.yaml_files import read_named_yaml
+from rgbt_tracker_ros.yaml_files import dataclass_from_mapping, read_named_yaml
 
 #: Folder of the bundled parameter files (``<name>.yaml``).
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
@@ -216,14 +215,5 @@ def load_params(name_or_path: Union[str, Path, None] = None) -> DiMPParams:
 
 
 def params_from_dict(values: dict[str, Any], source: str = "parameters") -> DiMPParams:
-    """Build :class:`DiMPParams` from a mapping; unknown keys raise :class:`InputError`."""
-    known = {f.name for f in dataclasses.fields(DiMPParams)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise InputError(f"{source}: unknown tracker parameter(s) {unknown}")
-    try:
-        return DiMPParams(**values)
-    except InputError as exc:
-        raise InputError(f"{source}: {exc}") from exc
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{source}: invalid tracker parameter value ({exc})") from exc
+    """Build :class:`DiMPParams` from a mapping; unknown keys or bad values raise :class:`InputError`."""
+    return dataclass_from_mapping(DiMPParams, values, source, "tracker parameter")

@@ -24,7 +24,7 @@ from typing import Any, Union
 
 from rgbt_tracker_ros.data.sampler import SamplerSettings
 from rgbt_tracker_ros.errors import InputError
-from rgbt_tracker_ros.yaml_files import bundled_names, read_named_yaml
+from rgbt_tracker_ros.yaml_files import bundled_names, dataclass_from_mapping, read_named_yaml
 
 SETTINGS_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -115,16 +115,7 @@ class TrainSettings:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "settings") -> "TrainSettings":
         """Build from a dict; unknown keys raise :class:`InputError` naming ``source``."""
-        if not isinstance(values, dict):
-            raise InputError(f"{source}: expected a mapping of training settings, got {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"{source}: unknown training setting(s) {', '.join(unknown)}")
-        try:
-            return cls(**values)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{source}: {exc}") from None
+        return dataclass_from_mapping(cls, values, source, "training setting")
 
     def replace(self, **changes: Any) -> "TrainSettings":
         """A copy with some fields changed (CLI overrides such as ``epochs``)."""
