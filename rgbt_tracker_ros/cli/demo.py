@@ -36,14 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import time
 
     import numpy as np
     from tqdm import tqdm
 
     from rgbt_tracker_ros.data.bags import BagPairReader
     from rgbt_tracker_ros.errors import InputError
-    from rgbt_tracker_ros.evaluation.benchmark import write_atomic
+    from rgbt_tracker_ros.atomic_files import write_text_atomic
+    from rgbt_tracker_ros.evaluation.benchmark import format_rows, track_pairs
     from rgbt_tracker_ros.evaluation.protocols import (
         aggregate,
         frame_errors,
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     bag = args.bag or default_bag_path()
     pairs = list(BagPairReader(bag))
-    if any(pair.gt_rgb is None for pair in pairs[:1]):
+    if pairs[0].gt_rgb is None:  # BagPairReader raises BagError when no pair forms
         raise InputError(f"{bag}: the first frame has no ground truth on the ground-truth topic")
     tracker = create_tracker("dimp", model=args.model, device=args.device)
     video = None
@@ -63,22 +63,21 @@ def run(args: argparse.Namespace) -> int:
         from rgbt_tracker_ros.evaluation.video import SideBySideVideo
 
         video = SideBySideVideo(args.out / "demo.mp4", fps=20.0)
-    boxes, seconds = [], []
+
+    def write_video(pair, result) -> None:
+        video.write(pair, result, label=f"demo #{pair.index}")
+
+    progress = tqdm(pairs, desc="demo", unit="frame", disable=None, leave=False)
     try:
-        for pair in tqdm(pairs, desc="demo", unit="frame", disable=None, leave=False):
-            start = time.perf_counter()
-            result = tracker.initialize(pair, pair.gt_rgb) if not boxes else tracker.track(pair)
-            seconds.append(time.perf_counter() - start)
-            boxes.append(result.box)
-            if video is not None:
-                video.write(pair, result, label=f"demo #{pair.index}")
+        boxes, seconds = track_pairs(tracker, progress, pairs[0].gt_rgb, bag.name,
+                                     on_result=write_video if video is not None else None)
     finally:
         video_path = video.close() if video is not None else None
 
     absent = np.zeros(4)  # a frame without ground truth (target out of view) counts as invalid
     gt_rgb = np.stack([absent if p.gt_rgb is None else p.gt_rgb for p in pairs])
     protocol = get_protocol("lasher")
-    curves = aggregate(protocol, [sequence_score(protocol, bag.name, frame_errors(protocol, np.stack(boxes), gt_rgb))])
+    curves = aggregate(protocol, [sequence_score(protocol, bag.name, frame_errors(protocol, boxes, gt_rgb))])
     scores = headline_scores(protocol, curves)
     fps = (len(seconds) - 1) / sum(seconds[1:])
     summary = {
@@ -91,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         "device": str(getattr(tracker, "device", "cpu")),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    write_atomic(args.out / f"{bag.name}.txt", "".join(",".join(f"{v:.2f}" for v in b) + "\n" for b in boxes))
+    write_text_atomic(args.out / f"{bag.name}.txt", format_rows(boxes))
     (args.out / "demo.json").write_text(json.dumps(summary, indent=2))
     print(f"{tracker.name} on {bag.name} ({len(pairs)} frames, {protocol.name} protocol): "
           + "  ".join(f"{key} {value:.1f}" for key, value in scores.items())

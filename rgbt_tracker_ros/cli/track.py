@@ -17,10 +17,6 @@ if TYPE_CHECKING:  # imported lazily so that `rgbt-tracker --help` stays fast
 
     from rgbt_tracker_ros.data.frames import FramePair
 
-#: Result files of ``--out`` are written with this many decimals (as ``rgbt-tracker benchmark``).
-BOX_DECIMALS = 2
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "track",
@@ -81,6 +77,7 @@ def parse_box(text: str) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
+    import itertools
     import sys
     import time
     from pathlib import Path
@@ -88,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from rgbt_tracker_ros.atomic_files import write_text_atomic
     from rgbt_tracker_ros.data.frames import validate_box
     from rgbt_tracker_ros.errors import InputError
-    from rgbt_tracker_ros.evaluation.benchmark import write_atomic
+    from rgbt_tracker_ros.evaluation.benchmark import format_rows, track_pairs
     from rgbt_tracker_ros.tracking.factory import create_tracker
 
     init_box = parse_box(args.init) if args.init is not None else None
@@ -103,41 +101,41 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else Path("results") / tracker.name
     result_path = out_dir / f"{name}.txt"
 
+    pairs = iter(pairs)
+    first = next(pairs, None)
+    if first is None:
+        raise InputError(f"{name}: no frame pairs to track")
+    try:
+        init_box = validate_box(init_box, first.size)
+    except InputError as exc:
+        raise InputError(f"--init / first box of {name}: {exc}") from None
+
     video = None
     if args.video:
         from rgbt_tracker_ros.evaluation.video import SideBySideVideo
 
         video = SideBySideVideo(args.video, fps=args.video_fps)
-    boxes: list[np.ndarray] = []
-    tracker_seconds = 0.0
+    boxes: list[np.ndarray] = []  # filled as frames are tracked, so an interruption keeps them
+
+    def record(pair, result) -> None:
+        boxes.append(result.box)
+        if video is not None:
+            video.write(pair, result, label=f"{name} #{pair.index}")
+
+    progress = tqdm(itertools.chain([first], pairs), total=length, desc=name, unit="frame", disable=None,
+                    leave=False)
     start = time.perf_counter()
     try:
-        for pair in tqdm(pairs, total=length, desc=name, unit="frame", disable=None, leave=False):
-            tick = time.perf_counter()
-            if not boxes:
-                try:
-                    box = validate_box(init_box, pair.size)
-                except InputError as exc:
-                    raise InputError(f"--init / first box of {name}: {exc}") from None
-                result = tracker.initialize(pair, box)
-            else:
-                result = tracker.track(pair)
-            tracker_seconds += time.perf_counter() - tick
-            boxes.append(np.asarray(result.box, dtype=np.float64))
-            if video is not None:
-                video.write(pair, result, label=f"{name} #{pair.index}")
+        _, seconds = track_pairs(tracker, progress, init_box, name, on_result=record)
     finally:
         wall_seconds = time.perf_counter() - start
         if boxes:  # also after an interruption: the frames tracked so far are kept
-            rows = "".join(",".join(f"{v:.{BOX_DECIMALS}f}" for v in box) + "\n" for box in boxes)
-            write_atomic(result_path, rows)
+            write_text_atomic(result_path, format_rows(np.stack(boxes)))
         video_path = video.close() if video is not None else None
 
-    if not boxes:
-        raise InputError(f"{name}: no frame pairs to track")
     frames = len(boxes)
     print(f"{name}: tracked {frames} frames with {tracker.name}: "
-          f"{frames / max(tracker_seconds, 1e-9):.1f} FPS tracker only, "
+          f"{frames / max(float(seconds.sum()), 1e-9):.1f} FPS tracker only, "
           f"{frames / max(wall_seconds, 1e-9):.1f} FPS including reading"
           + (" and video" if video is not None else ""))
     print(f"results: {result_path}")

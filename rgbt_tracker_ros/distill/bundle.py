@@ -44,18 +44,18 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
+from rgbt_tracker_ros.atomic_files import write_bytes_atomic
 from rgbt_tracker_ros.data.frames import FramePair
 from rgbt_tracker_ros.errors import DatasetError, InputError
+from rgbt_tracker_ros.evaluation.benchmark import format_rows
 from rgbt_tracker_ros.tracking.base import Tracker, TrackResult, TrackState
 
 PathLike = Union[str, Path]
@@ -116,25 +116,12 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[Any], None], suffix: str = "") -> None:
-    """Write through ``write(file)`` into a temporary file in ``path``'s folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _write_json(path: Path, data: dict) -> None:
-    _atomic_write_bytes(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=False).encode()))
+    write_bytes_atomic(path, lambda f: f.write(json.dumps(data, indent=2, sort_keys=False).encode()))
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    _atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays), suffix=".npz")
+    write_bytes_atomic(path, lambda f: np.savez_compressed(f, **arrays), suffix=".npz")
 
 
 def file_sha256(path: PathLike) -> str:
@@ -335,9 +322,9 @@ class SequenceWriter:
 
     def _write_box_files(self, labels: TeacherLabels) -> None:
         boxes = np.where(labels.valid()[:, None], labels.boxes, 0.0)
-        text = "".join(",".join(f"{v:.2f}" for v in box) + "\n" for box in boxes)
+        text = format_rows(boxes)
         for name in ("visible.txt", "infrared.txt"):
-            _atomic_write_bytes(self.path / name, lambda f: f.write(text.encode()))
+            write_bytes_atomic(self.path / name, lambda f: f.write(text.encode()))
 
 
 class BundleWriter:

@@ -11,35 +11,27 @@ it for every sequence.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
 import numpy as np
 
+from rgbt_tracker_ros.atomic_files import write_text_atomic
 from rgbt_tracker_ros.data.datasets import Sequence, read_table
+from rgbt_tracker_ros.data.frames import FramePair
 from rgbt_tracker_ros.errors import InputError, RgbtError
-from rgbt_tracker_ros.tracking.base import Tracker
+from rgbt_tracker_ros.tracking.base import Tracker, TrackResult
 
 PathLike = Union[str, Path]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+#: Decimals of the boxes in every result file this package writes.
+BOX_DECIMALS = 2
 
 
-def _format_rows(rows: np.ndarray, digits: int) -> str:
+def format_rows(rows: np.ndarray, digits: int = BOX_DECIMALS) -> str:
+    """Comma-separated text lines of ``rows`` (boxes by default) with ``digits`` decimals."""
     return "".join(",".join(f"{v:.{digits}f}" for v in row) + "\n" for row in np.atleast_2d(rows))
 
 
@@ -63,25 +55,40 @@ def _recorded_seconds(path: Path, frames: int) -> Optional[float]:
     return float(times.sum()) if times.shape == (frames, 1) else None
 
 
-def track_sequence(tracker: Tracker, sequence: Sequence, on_frame: Optional[Callable[[], None]] = None) -> tuple[np.ndarray, np.ndarray]:
-    """Track ``sequence`` from its first visible ground-truth box; ``(boxes (N, 4), seconds (N,))``.
+def track_pairs(
+    tracker: Tracker,
+    pairs: Iterable[FramePair],
+    init_box: np.ndarray,
+    name: str,
+    on_result: Optional[Callable[[FramePair, TrackResult], None]] = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Initialise ``tracker`` on the first pair with ``init_box``, track the rest.
 
-    Seconds cover ``initialize``/``track`` only (not image loading).
+    Returns ``(boxes (N, 4), seconds (N,))``; seconds cover ``initialize``/``track`` only (not
+    reading the pairs or ``on_result``). ``on_result(pair, result)`` sees every frame as soon as it
+    is tracked (video, progress, partial results). Bad input raises :class:`InputError` naming
+    ``name`` and the frame.
     """
-    boxes = np.zeros((len(sequence), 4))
-    seconds = np.zeros(len(sequence))
-    for index in range(len(sequence)):
-        pair = sequence[index]
+    boxes: list[np.ndarray] = []
+    seconds: list[float] = []
+    for index, pair in enumerate(pairs):
         start = time.perf_counter()
         try:
-            result = tracker.initialize(pair, sequence.gt_rgb[0]) if index == 0 else tracker.track(pair)
+            result = tracker.initialize(pair, init_box) if index == 0 else tracker.track(pair)
         except InputError as err:
-            raise InputError(f"sequence {sequence.name} frame {index}: {err}") from err
-        seconds[index] = time.perf_counter() - start
-        boxes[index] = result.box
-        if on_frame is not None:
-            on_frame()
-    return boxes, seconds
+            raise InputError(f"sequence {name} frame {index}: {err}") from err
+        seconds.append(time.perf_counter() - start)
+        boxes.append(np.asarray(result.box, dtype=np.float64))
+        if on_result is not None:
+            on_result(pair, result)
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(seconds)
+
+
+def track_sequence(tracker: Tracker, sequence: Sequence, on_frame: Optional[Callable[[], None]] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Track ``sequence`` from its first visible ground-truth box (:func:`track_pairs`)."""
+    pairs = (sequence[index] for index in range(len(sequence)))
+    on_result = None if on_frame is None else (lambda _pair, _result: on_frame())
+    return track_pairs(tracker, pairs, sequence.gt_rgb[0], sequence.name, on_result)
 
 
 def run_benchmark(
@@ -121,8 +128,8 @@ def run_benchmark(
                 tracker = tracker_factory()
             bar.set_postfix_str(sequence.name)
             boxes, frame_seconds = track_sequence(tracker, sequence, on_frame=lambda: bar.update(1))
-            write_atomic(time_path, _format_rows(frame_seconds[:, None], 6))
-            write_atomic(result_path, _format_rows(boxes, 2))
+            write_text_atomic(time_path, format_rows(frame_seconds[:, None], 6))
+            write_text_atomic(result_path, format_rows(boxes))
             summary[sequence.name] = _entry(len(sequence), float(frame_seconds.sum()), skipped=False)
     finally:
         bar.close()

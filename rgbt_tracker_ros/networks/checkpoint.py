@@ -20,6 +20,7 @@ from typing import Any, Optional, Union
 import torch
 
 from rgbt_tracker_ros import __version__
+from rgbt_tracker_ros.atomic_files import write_bytes_atomic
 from rgbt_tracker_ros.errors import CheckpointError, InputError
 from rgbt_tracker_ros.networks.config import ModelConfig, build_model, load_config
 from rgbt_tracker_ros.networks.models import RGBTDiMPNet
@@ -56,12 +57,7 @@ def save_checkpoint(path: Union[str, Path], model: RGBTDiMPNet, config: Optional
         "dtype": "float16" if fp16 else "float32",
         "state_dict": state,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint under the real name
-    return path
+    return write_bytes_atomic(path, lambda file: torch.save(payload, file))  # never half-written
 
 
 def read_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> dict[str, Any]:

@@ -34,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
+from rgbt_tracker_ros.atomic_files import write_bytes_atomic
 from rgbt_tracker_ros.data.sampler import DiMPSampler, TrainingSequence, collate_samples
 from rgbt_tracker_ros.errors import CheckpointError, InputError, RgbtError
 from rgbt_tracker_ros.networks.checkpoint import save_checkpoint
@@ -287,12 +288,6 @@ def read_training_state(path: Union[str, Path]) -> dict[str, Any]:
     return state
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def train(
     model_config: Union[str, Path, ModelConfig],
     sequences: Sequence[TrainingSequence],
@@ -376,7 +371,7 @@ def train(
                     save_checkpoint(run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt", trainer.model,
                                     training_data=description,
                                     extra={"epoch": epoch, "settings": settings.name, **epoch_result.row()})
-                    _atomic_save(trainer.state(description), state_path)
+                    write_bytes_atomic(state_path, lambda file: torch.save(trainer.state(description), file))
                     log.epoch(epoch_result.row(), trainer.step)
                 barrier(context)
         finally:
