@@ -12,7 +12,6 @@ import multiprocessing
 import os
 import platform
 import resource
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 from rgbt_tracker_ros.data.frames import FramePair
 from rgbt_tracker_ros.data.synthetic import ScenarioSpec
 from rgbt_tracker_ros.errors import InputError
+from rgbt_tracker_ros.evaluation.benchmark import track_pairs
 from rgbt_tracker_ros.tracking.base import Tracker
 
 
@@ -93,16 +93,8 @@ def time_tracker(tracker: Tracker, frames: Sequence[FramePair], warmup: int = 3)
     """
     if len(frames) < warmup + 2:
         raise InputError(f"need at least {warmup + 2} frames to time a tracker, got {len(frames)}")
-    start = time.perf_counter()
-    tracker.initialize(frames[0], frames[0].gt_rgb)
-    init_time = time.perf_counter() - start
-    times = []
-    for i, pair in enumerate(frames[1:]):
-        start = time.perf_counter()
-        tracker.track(pair)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return init_time, np.asarray(times)
+    _, seconds = track_pairs(tracker, frames, frames[0].gt_rgb, "speed benchmark")
+    return float(seconds[0]), seconds[1 + warmup:]
 
 
 def _peak_memory(device: str) -> tuple[float, str]:
