@@ -11,11 +11,13 @@ from rgbt_tracker_ros.data.synthetic import (
     ATTRIBUTES,
     BENCHMARK_SEED_BASE,
     ScenarioSpec,
+    VALIDATION_SEED_BASE,
     benchmark_specs,
     generate_sequence,
     make_specs,
     parse_attribute_sets,
     plan_sequence,
+    validation_specs,
     render_frame,
 )
 from rgbt_tracker_ros.errors import InputError
@@ -107,6 +109,14 @@ def test_benchmark_specs_are_fixed_disjoint_and_cover_every_attribute():
     assert sum(len(s.attributes) > 1 for s in specs) == 8
     assert len({s.name for s in specs}) == 18
     assert all((s.frames, s.width, s.height) == (100, 320, 256) for s in specs)
+
+
+def test_validation_specs_repeat_the_test_attributes_with_their_own_seeds():
+    test, validation = benchmark_specs(), validation_specs()
+    assert [s.attributes for s in validation] == [s.attributes for s in test]
+    assert [s.seed for s in validation] == list(range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + 18))
+    assert not {s.name for s in validation} & {s.name for s in test}
+    assert all(s.name.startswith("val") for s in validation)
 
 
 # ------------------------------------------------------------------------------ frames in general

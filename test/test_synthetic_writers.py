@@ -220,6 +220,8 @@ def test_cli_bag_only_with_mcap(tmp_path):
         (["--sequences", "0"], "positive integer"),
         (["--seed", "99999", "--sequences", "2"], "reserved for the benchmark"),
         (["--benchmark", "--frames", "10"], "--benchmark writes a fixed set; drop --frames"),
+        (["--validation", "--seed", "3"], "--validation writes a fixed set; drop --seed"),
+        (["--validation", "--benchmark"], "two different fixed sets"),
     ],
 )
 def test_cli_rejects_bad_arguments(tmp_path, argv, message):

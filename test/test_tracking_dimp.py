@@ -16,7 +16,7 @@ from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.networks.config import build_model, load_config
 from rgbt_tracker_ros.networks.models import FusionFeatures
 from rgbt_tracker_ros.tracking.base import TrackResult, TrackState
-from rgbt_tracker_ros.tracking.dimp import DiMPTracker
+from rgbt_tracker_ros.tracking.dimp import DiMPTracker, hann2d
 from rgbt_tracker_ros.tracking.params import DiMPParams
 
 torch.set_num_threads(1)
@@ -119,6 +119,21 @@ class _StubClassifier(torch.nn.Module):
         return filter, [], []
 
 
+class _StubIoUNet(torch.nn.Module):
+    """Predicted IoU = ``growth`` x (w + h): each refinement step grows the box by ``growth``."""
+
+    growth = 0.5
+
+    def get_modulation(self, feats, boxes):
+        return None
+
+    def get_iou_feat(self, feats):
+        return feats
+
+    def predict_iou(self, modulation, feats, boxes):
+        return self.growth * boxes[..., 2:].sum(dim=-1)
+
+
 class StubNet(torch.nn.Module):
     """The ``RGBTDiMPNet`` surface the tracker uses; records its inputs, returns the test's score maps."""
 
@@ -126,6 +141,7 @@ class StubNet(torch.nn.Module):
         super().__init__()
         self.config = SimpleNamespace(input_size=input_size)
         self.classifier = _StubClassifier()
+        self.bb_regressor = _StubIoUNet()
         self.inputs: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def extract_features(self, rgb: torch.Tensor, thermal: torch.Tensor) -> FusionFeatures:
@@ -206,6 +222,36 @@ def test_state_machine_lost_on_flat_map_keeps_box_and_recovers():
     assert net.classifier.optimizer_iterations == [2, 1]
     assert tracker._memory.num_stored == 18
     assert result.fusion_weights == {"layer2": pytest.approx([0.5, 0.3, 0.2]), "layer3": pytest.approx([0.5, 0.3, 0.2])}
+
+
+def test_output_window_prefers_the_peak_near_the_previous_position():
+    # Peaks 0.9 two cells right and 0.7 at the centre (the previous position). Hann weights of a
+    # 5x5 map: [0.25, 0.75, 1, 0.75, 0.25] per axis, so windowed 0.225 vs 0.7.
+    moved = {}
+    for window in (False, True):
+        net = StubNet(64)
+        tracker = DiMPTracker(net, dataclasses.replace(NO_IOU, window_output=window), device="cpu")
+        tracker.initialize(_scene(), BOX)
+        net.classifier.scores = _map((4, 2, 0.9), (2, 2, 0.7))
+        result = tracker.track(_scene())
+        moved[window] = (result.box[0] - BOX[0], tracker.last_flag)
+    assert moved[False] == (pytest.approx(50.0), "hard_negative")  # the stronger, distant peak
+    assert moved[True] == (pytest.approx(0.0), "normal")
+    np.testing.assert_allclose(hann2d((5, 5))[2], [0.25, 0.75, 1.0, 0.75, 0.25])
+
+
+@pytest.mark.parametrize("rate, side", [(1.0, 30.0), (0.5, 25.0)])
+def test_size_update_rate_damps_the_iou_net_size(rate, side):
+    # One refinement step with the stub IoU-Net grows the 20 px box by half (to 30 px); the target
+    # size then moves ``rate`` of the way there.
+    params = DiMPParams(train_skipping=3, num_init_random_boxes=0, box_refinement_iter=1, size_update_rate=rate)
+    net = StubNet(64)
+    tracker = DiMPTracker(net, params, device="cpu")
+    tracker.initialize(_scene(), BOX)
+    net.classifier.scores = _map((2, 2, 0.9))
+    result = tracker.track(_scene())
+    np.testing.assert_allclose(result.box[2:], [side, side], rtol=1e-5)
+    np.testing.assert_allclose(result.box[:2] + result.box[2:] / 2, [105.0, 105.0], rtol=1e-5)  # IoU-Net's centre
 
 
 def test_position_stays_inside_the_image():

@@ -39,6 +39,7 @@ def test_yaml_path_with_some_keys_overrides_defaults(tmp_path):
     [
         ("serch_area_scale: 4\n", "unknown tracker parameter(s) serch_area_scale"),
         ("learning_rate: 1.5\n", "learning_rate must be in (0, 1)"),
+        ("size_update_rate: 0\n", "size_update_rate must be in (0, 1]"),
         ("thermal_range: [9000, 7000]\n", "thermal_range must be"),
         ("thermal_range: percentile\n", "thermal_range must be"),
         ("augmentation: {zoom: [1.2]}\n", "unknown augmentation kind"),

@@ -150,6 +150,32 @@ def test_run_files_checkpoints_and_refusals(synthetic_root, tmp_path):
     assert again.epochs[0].terms == result.epochs[0].terms
 
 
+def test_fine_tuning_from_weights_trains_only_the_unfrozen_modules(synthetic_root, tmp_path):
+    sequences = open_dataset(synthetic_root)
+    base = train(TINY, sequences, tmp_path / "base", small_settings(epochs=1), device="cpu", progress=False)
+    start = {k: v.clone() for k, v in base.model.state_dict().items()}
+    stage = load_settings("synthetic-iounet").replace(epochs=1, samples_per_epoch=4, batch_size=2)
+    tuned = train(TINY, sequences, tmp_path / "tuned", stage, device="cpu", progress=False,
+                  init_weights=tmp_path / "base" / "checkpoints" / "epoch_001.pt").model.state_dict()
+    frozen = ("backbone.", "fusion.", "classifier.")
+    # Frozen modules: every tensor unchanged, BatchNorm running statistics included (eval mode).
+    assert all(torch.equal(tuned[k], start[k]) for k in start if k.startswith(frozen))
+    assert any("running_mean" in k for k in start if k.startswith("backbone."))
+    # IoU-Net started from the checkpoint and moved.
+    changed = [k for k in start if k.startswith("bb_regressor.") and not torch.equal(tuned[k], start[k])]
+    assert changed
+    with pytest.raises(InputError, match="no submodule"):
+        train(TINY, sequences, tmp_path / "typo", stage.replace(frozen_modules=["backbones"]), device="cpu",
+              progress=False)
+    with pytest.raises(InputError, match="nothing to train"):
+        train(TINY, sequences, tmp_path / "all", stage.replace(frozen_modules=["backbone", "fusion", "classifier",
+                                                                               "bb_regressor"]),
+              device="cpu", progress=False)
+    with pytest.raises(CheckpointError, match="not 'test-tiny'|differs in"):
+        train(TINY.replace(clf_feature_dim=8), sequences, tmp_path / "mismatch", stage, device="cpu", progress=False,
+              init_weights=tmp_path / "base" / "checkpoints" / "epoch_001.pt")
+
+
 def test_cli_trains_plots_and_rejects_bad_input(cli, synthetic_root, tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text("\n".join(f"{k}: {v}" for k, v in TINY.to_dict().items() if k != "description"))

@@ -71,6 +71,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the fixed synthetic test set (18 sequences, seeds 100000+) instead; "
         "excludes --sequences/--frames/--seed/--attributes/--size/--fps",
     )
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="write the synthetic validation set (the test set's 18 attribute sets, seeds 200000+), for tuning "
+        "tracker parameters and picking checkpoints; excludes the same options as --benchmark",
+    )
     parser.set_defaults(func=run)
 
 
@@ -89,11 +95,15 @@ def _specs(args: argparse.Namespace) -> list:
     from rgbt_tracker_ros.errors import InputError
 
     generator_options = ("sequences", "frames", "seed", "attributes", "size", "fps")
-    if args.benchmark:
+    fixed_sets = {"--benchmark": synthetic.benchmark_specs, "--validation": synthetic.validation_specs}
+    chosen = [flag for flag in fixed_sets if getattr(args, flag[2:])]
+    if len(chosen) > 1:
+        raise InputError("--benchmark and --validation are two different fixed sets; give one")
+    if chosen:
         given = [f"--{name}" for name in generator_options if getattr(args, name) is not None]
         if given:
-            raise InputError(f"--benchmark writes a fixed set; drop {', '.join(given)}")
-        return synthetic.benchmark_specs()
+            raise InputError(f"{chosen[0]} writes a fixed set; drop {', '.join(given)}")
+        return fixed_sets[chosen[0]]()
     sequences = args.sequences if args.sequences is not None else len(synthetic.ATTRIBUTES)
     return synthetic.make_specs(
         sequences,

@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pretrained", metavar="PATH|imagenet|none",
                         help="backbone initialisation (default: the config's; `imagenet` here also allows "
                         "downloading the torchvision weights)")
+    parser.add_argument("--init-weights", metavar="CKPT",
+                        help="start a new run from this checkpoint's weights (same architecture), e.g. a "
+                        "fine-tuning stage whose settings freeze some modules (frozen_modules)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (e.g. for log files)")
     parser.add_argument("--plot", metavar="RUN_DIR",
                         help="instead of training, plot RUN_DIR/log.csv to a PNG (see --plot-out) and exit")
@@ -99,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         workers=args.workers,
         progress=not args.no_progress,
+        init_weights=args.init_weights,
     )
     if not result.is_main:
         return 0

@@ -41,7 +41,8 @@ Stamps: RGB at ``1/fps`` with ~1.5 % jitter; thermal offset by 6-24 % of a perio
 (two free-running cameras); microsecond resolution, so they survive float seconds exactly.
 
 Seeds: :func:`make_specs` (training/demo data) uses seeds below :data:`BENCHMARK_SEED_BASE`;
-:func:`benchmark_specs` (the fixed synthetic test set) uses seeds from it upwards.
+:func:`benchmark_specs` (the fixed synthetic test set) uses seeds from it upwards, and
+:func:`validation_specs` (the same attribute sets, for tuning) seeds from :data:`VALIDATION_SEED_BASE`.
 """
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ ATTRIBUTES: tuple[str, ...] = (
 CLEAR = "clear"
 #: Benchmark sequences use seeds >= this; training/demo seeds stay below it.
 BENCHMARK_SEED_BASE = 100_000
+VALIDATION_SEED_BASE = 200_000
 DEFAULT_SIZE = (320, 256)
 DEFAULT_FRAMES = 100
 DEFAULT_FPS = 30.0
@@ -294,12 +296,22 @@ def benchmark_specs() -> list[ScenarioSpec]:
     One clear sequence, each attribute alone, and eight combinations of two or three attributes.
     Change it only together with any numbers reported on it.
     """
+    return _fixed_specs("bench", BENCHMARK_SEED_BASE)
+
+
+def validation_specs() -> list[ScenarioSpec]:
+    """The synthetic validation set: the test set's 18 attribute sets with seeds 200000-200017.
+
+    For choosing tracker parameters and checkpoints, so that the test set (:func:`benchmark_specs`)
+    is only used to report them. Disjoint from training seeds (below :data:`BENCHMARK_SEED_BASE`).
+    """
+    return _fixed_specs("val", VALIDATION_SEED_BASE)
+
+
+def _fixed_specs(prefix: str, seed_base: int) -> list[ScenarioSpec]:
     return [
-        ScenarioSpec(
-            name=sequence_name("bench", BENCHMARK_SEED_BASE + index, attributes),
-            seed=BENCHMARK_SEED_BASE + index,
-            attributes=attributes,
-        )
+        ScenarioSpec(name=sequence_name(prefix, seed_base + index, attributes), seed=seed_base + index,
+                     attributes=attributes)
         for index, attributes in enumerate(_BENCHMARK_SETS)
     ]
 

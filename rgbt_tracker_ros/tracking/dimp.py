@@ -36,6 +36,9 @@ Our choices where pytracking has none or where we deviate (documented in ``docs/
       classifier-only path (target at least 10 px, at most the image), so an untrained or confused
       IoU-Net cannot shrink or blow up the search region without limit; non-finite refinements are
       discarded.
+    - Two options outside dimp18's defaults, both off in ``params/dimp.yaml``: ``window_output``
+      (pytracking's Hann window on the scores, a motion prior) and ``size_update_rate`` (ours:
+      damps IoU-Net's size changes, for IoU-Nets trained on little data).
     - Randomness (augmentation shifts, feature dropout, IoU-Net proposals) comes from a generator
       seeded with ``params.seed`` at every ``initialize``: runs are reproducible.
     - Inference runs under ``torch.no_grad``; IoU-Net refinement alone enables autograd and takes
@@ -281,6 +284,8 @@ class DiMPTracker(Tracker):
             clock.lap("classify")
 
             score_map = scores.reshape(scores.shape[-2:]).cpu().numpy().astype(np.float64)
+            if p.window_output:
+                score_map = score_map * hann2d(score_map.shape)
             cell = self._cell_size()
             loc = localize(score_map, tuple(self._target_sz / cell), tuple((self._pos - sample_pos) / cell), p)
             clock.lap("localize")
@@ -365,8 +370,8 @@ class DiMPTracker(Tracker):
         top = torch.topk(ious, min(p.iounet_k, boxes.shape[0])).indices
         predicted = box_from_crop(boxes[top].mean(dim=0).numpy().astype(np.float64), transform)
 
-        self._target_sz = predicted[2:]
         self._pos = predicted[:2] + predicted[2:] / 2.0
+        self._target_sz = (1.0 - p.size_update_rate) * self._target_sz + p.size_update_rate * predicted[2:]
         if update_scale:
             new_scale = math.sqrt(float(np.prod(self._target_sz / self._base_target_sz)))
             self._scale = float(np.clip(new_scale, self._min_scale, self._max_scale))
@@ -390,6 +395,12 @@ class DiMPTracker(Tracker):
             boxes = (proposals + step * grad * proposals[:, :, 2:].repeat(1, 1, 2)).detach()
             step *= p.box_refinement_step_decay
         return boxes.view(-1, 4).float().cpu(), ious.detach().reshape(-1).float().cpu()
+
+
+def hann2d(shape: tuple[int, int]) -> np.ndarray:
+    """pytracking's centred ``hann2d``: the outer product of ``0.5 - 0.5 cos(2 pi k / (n + 1))``, k = 1..n."""
+    rows, cols = (np.hanning(n + 2)[1:-1] for n in shape)
+    return np.outer(rows, cols)
 
 
 def _map_features(features: Any, fn) -> Any:

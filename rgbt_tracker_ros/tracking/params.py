@@ -64,9 +64,15 @@ class DiMPParams:
             displacement_scale: the second-peak rules of DiMP's advanced localisation.
         hard_negative_learning_rate: memory learning rate of a hard-negative frame.
         update_scale_when_uncertain: let IoU-Net change the scale in "uncertain" frames.
+        window_output: multiply the score map by a Hann window centred on the previous position
+            before localising (pytracking's ``window_output``, off in dimp18): a motion prior
+            against distractors.
     IoU-Net refinement:
         use_iou_net, num_init_random_boxes, box_jitter_pos, box_jitter_sz, maximal_aspect_ratio,
         box_refinement_iter, box_refinement_step_length, box_refinement_step_decay, iounet_k.
+        size_update_rate: the target size moves this fraction of the way to IoU-Net's box each
+            frame (1 = pytracking: take IoU-Net's size). Ours, not DiMP's: damping in the style of
+            SiamFC's scale learning rate, for IoU-Nets trained on little data.
     Runtime:
         fp16: float16 autocast of feature extraction and classification on CUDA (ignored on CPU).
         seed: seeds the random IoU-Net proposals, augmentation shifts and feature dropout at every
@@ -99,6 +105,7 @@ class DiMPParams:
     displacement_scale: float = 0.8
     hard_negative_learning_rate: float = 0.02
     update_scale_when_uncertain: bool = True
+    window_output: bool = False
 
     use_iou_net: bool = True
     num_init_random_boxes: int = 9
@@ -109,6 +116,7 @@ class DiMPParams:
     box_refinement_step_length: float = 1.0
     box_refinement_step_decay: float = 1.0
     iounet_k: int = 3
+    size_update_rate: float = 1.0
 
     fp16: bool = False
     seed: int = 0
@@ -156,6 +164,8 @@ class DiMPParams:
         for name in ("learning_rate", "hard_negative_learning_rate"):
             if not 0 < getattr(self, name) < 1:
                 raise InputError(f"tracker parameter {name} must be in (0, 1), got {getattr(self, name)!r}")
+        if not 0 < self.size_update_rate <= 1:
+            raise InputError(f"tracker parameter size_update_rate must be in (0, 1], got {self.size_update_rate!r}")
         if not 0 <= self.target_inside_ratio <= 0.5:
             raise InputError(f"tracker parameter target_inside_ratio must be in [0, 0.5], got {self.target_inside_ratio}")
         for name in ("net_opt_iter", "net_opt_update_iter", "net_opt_hn_iter", "num_init_random_boxes",

@@ -37,7 +37,7 @@ from torch.utils.data.distributed import DistributedSampler
 from rgbt_tracker_ros.atomic_files import write_bytes_atomic
 from rgbt_tracker_ros.data.sampler import DiMPSampler, TrainingSequence, collate_samples
 from rgbt_tracker_ros.errors import CheckpointError, InputError, RgbtError
-from rgbt_tracker_ros.networks.checkpoint import save_checkpoint
+from rgbt_tracker_ros.networks.checkpoint import load_model, save_checkpoint
 from rgbt_tracker_ros.networks.config import ModelConfig, build_model, load_config
 from rgbt_tracker_ros.networks.models import RGBTDiMPNet
 from rgbt_tracker_ros.training.distributed import (
@@ -113,6 +113,25 @@ def parameter_groups(model: torch.nn.Module, lr: float, module_lrs: dict[str, fl
     return groups
 
 
+def freeze_modules(model: torch.nn.Module, prefixes: Sequence[str]) -> list[torch.nn.Module]:
+    """Stop gradients into the submodules named by ``prefixes``; returns them (to keep in eval mode).
+
+    A name that is no submodule, or freezing every parameter, raises :class:`InputError`.
+    """
+    modules = []
+    for prefix in prefixes:
+        try:
+            module = model.get_submodule(prefix)
+        except AttributeError:
+            names = sorted(name for name, _ in model.named_children())
+            raise InputError(f"frozen module {prefix!r} is no submodule of the model (top-level: {', '.join(names)})") from None
+        module.requires_grad_(False)
+        modules.append(module)
+    if prefixes and not any(parameter.requires_grad for parameter in model.parameters()):
+        raise InputError(f"frozen_modules {list(prefixes)} leave nothing to train")
+    return modules
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of torch's global generator for ``epoch`` (independent of what ran before)."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
@@ -130,6 +149,7 @@ class Trainer:
         pretrained: Optional[str] = None,
         allow_download: bool = False,
         workers: Optional[int] = None,
+        init_weights: Optional[Union[str, Path]] = None,
     ):
         if settings.batch_size % context.world_size:
             raise InputError(
@@ -144,7 +164,14 @@ class Trainer:
         #: DataLoader workers: explicit, else the settings' on CUDA and 0 on the CPU.
         self.workers = workers if workers is not None else (settings.num_workers if self.device.type == "cuda" else 0)
         torch.manual_seed(settings.seed)
-        self.model: RGBTDiMPNet = build_model(model_config, pretrained=pretrained, allow_download=allow_download)
+        if init_weights is not None:
+            self.model: RGBTDiMPNet = load_model(init_weights, config=model_config)
+            #: How the weights were initialised (for the run's start message).
+            self.initialisation = f"weights of {init_weights}"
+        else:
+            self.model = build_model(model_config, pretrained=pretrained, allow_download=allow_download)
+            self.initialisation = "backbone ImageNet/pretrained" if self.model.backbone_pretrained else "random"
+        self.frozen = freeze_modules(self.model, settings.frozen_modules)
         self.model.to(self.device)
         sampler_settings = replace(
             settings.sampler,
@@ -218,6 +245,8 @@ class Trainer:
 
         torch.manual_seed(epoch_seed(self.settings.seed, epoch))
         self.network.train()
+        for module in self.frozen:
+            module.eval()
         sums: dict[str, float] = defaultdict(float)
         finite = 0
         lr = float(self.optimizer.param_groups[-1]["lr"])
@@ -302,6 +331,7 @@ def train(
     epochs: Optional[int] = None,
     workers: Optional[int] = None,
     progress: bool = True,
+    init_weights: Optional[Union[str, Path]] = None,
 ) -> TrainResult:
     """Train ``model_config`` on ``sequences`` with L_original, writing to ``run_dir``.
 
@@ -315,6 +345,8 @@ def train(
             checkpoint stores it with the sequence count, settings and epochs.
         epochs: total epochs (overrides ``settings.epochs``; on resume, extends the run).
         workers: DataLoader workers (default: ``settings.num_workers`` on CUDA, 0 on the CPU).
+        init_weights: start a new run from this checkpoint's weights (same architecture as
+            ``model_config``), e.g. a fine-tuning stage with ``settings.frozen_modules``.
     """
     from rgbt_tracker_ros.tracking.device import resolve_device
 
@@ -350,7 +382,8 @@ def train(
     try:
         if resume and state is None and context.is_main:
             print(f"training: no {state_path} to resume from; starting a new run", file=sys.stderr)
-        trainer = Trainer(model_config, sequences, settings, context, pretrained, allow_download, workers)
+        trainer = Trainer(model_config, sequences, settings, context, pretrained, allow_download, workers,
+                          init_weights=init_weights if state is None else None)
         if state is not None:
             trainer.load_state(state, state_path)
         start_epoch = trainer.epoch + 1
@@ -388,12 +421,14 @@ def _env_rank() -> int:
 
 def _print_start(trainer: Trainer, run_dir: Path, start_epoch: int) -> None:
     s, c = trainer.settings, trainer.context
-    init = "ImageNet/pretrained" if trainer.model.backbone_pretrained else "random"
+    init = trainer.initialisation if start_epoch == 1 else "from last.pt"
+    if trainer.frozen:
+        init += f"; frozen: {', '.join(trainer.settings.frozen_modules)}"
     print(
         f"training {trainer.config.name} ({trainer.config.kind}) with settings {s.name!r} on "
         f"{len(trainer.dataset.sequences)} sequences -> {run_dir}\n"
         f"  epochs {start_epoch}..{s.epochs}, {s.samples_per_epoch} samples/epoch, batch {s.batch_size} "
         f"({c.world_size} process(es) on {c.device}), {trainer.iterations_per_epoch} it/epoch, "
-        f"AMP {'on' if trainer.use_amp else 'off'}, backbone init {init if start_epoch == 1 else 'from last.pt'}",
+        f"AMP {'on' if trainer.use_amp else 'off'}, init {init}",
         file=sys.stderr,
     )

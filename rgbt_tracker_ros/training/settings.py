@@ -50,6 +50,8 @@ class TrainSettings:
         lr: Adam's default learning rate (parameters not matched by ``module_lrs``).
         module_lrs: learning rate per parameter-name prefix (e.g. ``classifier.filter_optimizer``);
             the longest matching prefix wins.
+        frozen_modules: submodules left as they are (e.g. ``backbone``, ``fusion``, ``classifier``
+            to fine-tune IoU-Net alone from ``--init-weights``): no gradients, BatchNorm in eval mode.
         weight_decay: Adam weight decay (DiMP: 0).
         lr_step_epochs / lr_gamma: StepLR schedule (DiMP: x0.2 every 15 epochs).
         loss_weights: weights of L_original's terms (see :data:`DIMP_LOSS_WEIGHTS`).
@@ -69,6 +71,7 @@ class TrainSettings:
     num_workers: int = 0
     lr: float = 2e-4
     module_lrs: dict[str, float] = field(default_factory=dict)
+    frozen_modules: list[str] = field(default_factory=list)
     weight_decay: float = 0.0
     lr_step_epochs: int = 15
     lr_gamma: float = 0.2
