@@ -171,6 +171,9 @@ def test_fine_tuning_from_weights_trains_only_the_unfrozen_modules(synthetic_roo
         train(TINY, sequences, tmp_path / "all", stage.replace(frozen_modules=["backbone", "fusion", "classifier",
                                                                                "bb_regressor"]),
               device="cpu", progress=False)
+    with pytest.raises(InputError, match="excludes --pretrained"):
+        train(TINY, sequences, tmp_path / "both", stage, device="cpu", progress=False, pretrained="none",
+              init_weights=tmp_path / "base" / "checkpoints" / "epoch_001.pt")
     with pytest.raises(CheckpointError, match="not 'test-tiny'|differs in"):
         train(TINY.replace(clf_feature_dim=8), sequences, tmp_path / "mismatch", stage, device="cpu", progress=False,
               init_weights=tmp_path / "base" / "checkpoints" / "epoch_001.pt")

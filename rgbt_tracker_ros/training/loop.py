@@ -102,10 +102,9 @@ def parameter_groups(model: torch.nn.Module, lr: float, module_lrs: dict[str, fl
         (grouped[match] if match is not None else default).append(parameter)
     unused = [prefix for prefix, params in grouped.items() if not params]
     if unused:
-        names = sorted({n.split(".")[0] for n, _ in model.named_parameters()})
         raise InputError(
             f"module_lrs prefix(es) {', '.join(unused)} match no parameter of the model "
-            f"(top-level modules: {', '.join(names)})"
+            f"(top-level modules: {_top_level_names(model)})"
         )
     groups = [{"params": params, "lr": module_lrs[prefix], "name": prefix} for prefix, params in grouped.items()]
     if default:
@@ -123,13 +122,19 @@ def freeze_modules(model: torch.nn.Module, prefixes: Sequence[str]) -> list[torc
         try:
             module = model.get_submodule(prefix)
         except AttributeError:
-            names = sorted(name for name, _ in model.named_children())
-            raise InputError(f"frozen module {prefix!r} is no submodule of the model (top-level: {', '.join(names)})") from None
+            raise InputError(
+                f"frozen module {prefix!r} is no submodule of the model (top-level modules: {_top_level_names(model)})"
+            ) from None
         module.requires_grad_(False)
         modules.append(module)
     if prefixes and not any(parameter.requires_grad for parameter in model.parameters()):
         raise InputError(f"frozen_modules {list(prefixes)} leave nothing to train")
     return modules
+
+
+def _top_level_names(model: torch.nn.Module) -> str:
+    """The model's top-level parameter-holding modules, for error messages."""
+    return ", ".join(sorted({name.split(".")[0] for name, _ in model.named_parameters()}))
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -350,6 +355,8 @@ def train(
     """
     from rgbt_tracker_ros.tracking.device import resolve_device
 
+    if init_weights is not None and pretrained is not None:
+        raise InputError("--init-weights replaces every weight, so it excludes --pretrained; give one")
     run_dir = Path(run_dir)
     state_path = run_dir / "last.pt"
     model_config = load_config(model_config)
