@@ -107,6 +107,18 @@ def test_training_steps_lower_the_loss_on_a_fixed_batch(synthetic_root):
     assert losses[-1] < 0.6 * losses[0]
 
 
+def test_bfloat16_autocast_trains_on_the_cpu_and_float16_stays_off(synthetic_root):
+    settings = load_settings("dimp-student").replace(samples_per_epoch=2, batch_size=2, num_workers=0, amp=True)
+    assert not Trainer(TINY, open_dataset(synthetic_root), settings.replace(amp_dtype="float16"),
+                       DistributedContext()).use_amp  # no float16 autocast on the CPU
+    trainer = Trainer(TINY, open_dataset(synthetic_root), settings.replace(amp_dtype="bfloat16"), DistributedContext())
+    assert trainer.use_amp and not trainer.scaler.is_enabled()
+    batch = next(iter(trainer.loader(epoch=1)))
+    losses = [trainer.train_step(batch)["loss"] for _ in range(6)]
+    assert all(np.isfinite(losses)) and losses[-1] < 0.6 * losses[0]
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # autocast keeps float32 weights
+
+
 def test_loader_workers_do_not_change_the_samples(synthetic_root):
     settings = small_settings(samples_per_epoch=2, batch_size=2)
     batches = [next(iter(Trainer(TINY, open_dataset(synthetic_root), settings, DistributedContext(),

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "kcf-thermal; default: dimp)")
     parser.add_argument("--model", metavar="CKPT",
                         help="checkpoint for the dimp tracker (default: the bundled demo checkpoint)")
-    parser.add_argument("--params", metavar="NAME|YAML", help="dimp tracker parameters: bundled name (dimp, dimp-synthetic) or YAML file (default: dimp)")
+    parser.add_argument("--params", metavar="NAME|YAML", help="dimp tracker parameters: bundled name (dimp) or YAML file (default: dimp)")
     parser.add_argument("--device", default="auto", help="torch device for dimp: auto, cpu, cuda[:N] (default auto)")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="results folder, reused to resume (default: results/<dataset folder name>)")

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--video-fps", type=float, default=20.0, metavar="FPS",
                         help="frame rate of --video (default 20)")
     parser.add_argument("--params", metavar="NAME|YAML",
-                        help="dimp tracker parameters: bundled name (dimp, dimp-synthetic) or YAML file (default: dimp)")
+                        help="dimp tracker parameters: bundled name (dimp) or YAML file (default: dimp)")
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
                         help="inference device (default auto: CUDA if available)")
     parser.add_argument("--layout", default="auto", metavar="KIND",

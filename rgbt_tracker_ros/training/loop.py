@@ -190,8 +190,9 @@ class Trainer:
             weight_decay=settings.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, settings.lr_step_epochs, settings.lr_gamma)
-        self.use_amp = settings.amp and self.device.type == "cuda"
         self.amp_dtype = getattr(torch, settings.amp_dtype)
+        #: Mixed precision: float16 or bfloat16 on CUDA; bfloat16 only on the CPU (no CPU float16 autocast).
+        self.use_amp = settings.amp and (self.device.type == "cuda" or self.amp_dtype == torch.bfloat16)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.criterion = DiMPLoss(settings.loss_weights, settings.hinge_threshold)
         self.network: torch.nn.Module = self.model

@@ -57,7 +57,8 @@ class TrainSettings:
         loss_weights: weights of L_original's terms (see :data:`DIMP_LOSS_WEIGHTS`).
         hinge_threshold: label value below which a score-map cell counts as background in the
             classification hinge loss (DiMP: 0.05).
-        amp: mixed precision (``torch.autocast`` + ``GradScaler``) when training on CUDA.
+        amp: mixed precision (``torch.autocast``; ``GradScaler`` for float16): on CUDA, and on the
+            CPU when ``amp_dtype`` is ``bfloat16``.
         amp_dtype: ``float16`` or ``bfloat16``.
         seed: seeds the model initialisation, every sample and every epoch.
         sampler: DiMP sampling/augmentation settings.
