@@ -89,9 +89,8 @@ def run(args: argparse.Namespace) -> int:
         "fps": round(fps, 2),
         "device": str(getattr(tracker, "device", "cpu")),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / f"{bag.name}.txt", format_rows(boxes))
-    (args.out / "demo.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomic(args.out / "demo.json", json.dumps(summary, indent=2))
     print(f"{tracker.name} on {bag.name} ({len(pairs)} frames, {protocol.name} protocol): "
           + "  ".join(f"{key} {value:.1f}" for key, value in scores.items())
           + f"  |  {fps:.1f} FPS on {summary['device']} (tracking only, after initialisation)")
