@@ -33,6 +33,7 @@ class MemorySequence:
     thermal: list[np.ndarray]
     gt_rgb: np.ndarray
     gt_thermal: np.ndarray = field(default=None)
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.gt_thermal is None:
@@ -182,6 +183,42 @@ def test_frame_ids_are_causal_visible_and_within_the_gap():
     assert sampler.sample_frame_ids(np.zeros(40, bool), rng) is None
 
 
+def test_test_frames_may_be_hidden_train_frames_never():
+    settings = SamplerSettings(**SMALL, max_gap=5)
+    sampler = DiMPSampler([moving_square_sequence(length=40)], settings, samples_per_epoch=1)
+    visible = np.ones(40, bool)
+    visible[20:30] = False
+    rng = np.random.default_rng(0)
+    test_ids = set()
+    for _ in range(200):
+        train, test = sampler.sample_frame_ids(visible, rng, test_candidates=np.ones(40, bool))
+        assert all(visible[i] for i in train)
+        test_ids.update(test)
+    assert test_ids & set(range(20, 30)), "hidden frames were never drawn as test frames"
+
+
+def test_fully_occluded_test_frames_get_an_empty_label():
+    sequence = moving_square_sequence(length=30)
+    hidden = np.zeros(30, np.int64)
+    hidden[12:18] = 1
+    sequence.attributes = {"full_occlusion": hidden, "distractor": np.ones(30, np.int64)}
+    centred = dict(SMALL, max_gap=8, center_jitter_train=0.0, center_jitter_test=0.0, scale_jitter_train=0.0,
+                   scale_jitter_test=0.0)  # every visible frame's label then peaks at 1 on the crop centre
+    sampler = DiMPSampler([sequence], SamplerSettings(**centred), samples_per_epoch=64, seed=3)
+    np.testing.assert_array_equal(sampler.sequences[0].hidden, hidden.astype(bool))
+    empty_test_labels = 0
+    for index in range(64):
+        sample = sampler[index]
+        torch.testing.assert_close(sample["train_label"].amax(dim=(1, 2)), torch.ones(3))
+        peaks = sample["test_label"].amax(dim=(1, 2))
+        assert ((peaks == 0) | (peaks == 1)).all()
+        empty_test_labels += int((peaks == 0).sum())
+    assert empty_test_labels > 0, "no hidden test frame in 64 samples"
+    nothing_hidden = DiMPSampler([sequence], SamplerSettings(**centred, hidden_attributes=()),
+                                 samples_per_epoch=16, seed=3)
+    assert all((nothing_hidden[i]["test_label"].amax(dim=(1, 2)) == 1).all() for i in range(16))
+
+
 def test_training_boxes_fall_back_to_thermal_and_skip_invalid():
     sequence = moving_square_sequence(length=3)
     sequence.gt_rgb[1] = 0.0
@@ -201,7 +238,7 @@ def test_unusable_sequences_are_skipped_or_rejected():
     hidden.gt_rgb[:] = 0.0
     hidden.gt_thermal[:] = 0.0
     sampler = DiMPSampler([short, hidden, moving_square_sequence()], settings, samples_per_epoch=1)
-    assert [seq.name for seq, _ in sampler.sequences] == ["square"]
+    assert [usable.sequence.name for usable in sampler.sequences] == ["square"]
     with pytest.raises(DatasetError, match="no usable training sequence"):
         DiMPSampler([short, hidden], settings, samples_per_epoch=1)
 

@@ -15,6 +15,13 @@ RGB-T specifics (our design; DiMP is RGB only, CMD does not describe its sampler
   share one :class:`~rgbt_tracker_ros.data.crops.CropTransform` per frame, so they stay aligned.
 - The box used is the RGB ground truth, or the thermal one where the RGB box is invalid (target
   visible only in thermal); frames with neither box valid (zero size, NaN) are never sampled.
+- Frames whose per-frame attribute flags say the target is in view but hidden
+  (``hidden_attributes``, by default ``full_occlusion``) never serve as base or train frames, since
+  the filter must learn from a visible target (pytracking samples GOT-10k's visible frames only).
+  They may be test frames, with an all-zero label: the classifier is taught to score an occluder
+  standing where the target was as background, so the tracker reports ``lost`` there (as
+  pytracking's KYS/LWL zero the labels of invisible test frames). Their IoU-Net proposals keep the
+  ground-truth box, which LasHeR-style annotations keep on occluded frames.
 - DiMP's photometric augmentation is applied per modality: a brightness factor
   ``U(1 - b, 1 + b)`` drawn per modality and per frame set (train / test), as pytracking draws one
   per set; grayscale conversion (probability per sample) touches only the RGB stream.
@@ -27,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Optional, Protocol, Sequence as SequenceType
+from typing import Mapping, NamedTuple, Optional, Protocol, Sequence as SequenceType
 
 import numpy as np
 import torch
@@ -50,6 +57,7 @@ class TrainingSequence(Protocol):
     name: str
     gt_rgb: np.ndarray
     gt_thermal: np.ndarray
+    attributes: Mapping[str, np.ndarray]
 
     def __len__(self) -> int: ...
 
@@ -61,7 +69,8 @@ class SamplerSettings:
     """DiMP sampling and processing parameters (defaults: pytracking ``train_settings/dimp``).
 
     ``output_size``, ``feature_stride`` and ``filter_size`` must match the model (the trainer takes
-    them from the model config).
+    them from the model config). ``hidden_attributes`` (ours) names the per-frame attribute files
+    that mark the target as hidden (see the module docstring).
     """
 
     num_train_frames: int = 3
@@ -83,9 +92,11 @@ class SamplerSettings:
     brightness_jitter: float = 0.2
     grayscale_probability: float = 0.05
     padding: str = "replicate"
+    hidden_attributes: tuple[str, ...] = ("full_occlusion",)
 
     def __post_init__(self) -> None:
         self.proposal_sigma_factors = tuple(float(s) for s in self.proposal_sigma_factors)
+        self.hidden_attributes = tuple(str(name) for name in self.hidden_attributes)
         if self.output_size % self.feature_stride:
             raise InputError(
                 f"sampler output_size {self.output_size} is not a multiple of the feature stride "
@@ -110,6 +121,17 @@ def training_boxes(sequence: TrainingSequence) -> np.ndarray:
         valid = np.isfinite(gt).all(axis=1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
         boxes[: len(gt)][valid] = gt[valid]
     return boxes
+
+
+def hidden_frames(sequence: TrainingSequence, attribute_names: SequenceType[str]) -> np.ndarray:
+    """``(N,)`` bool: frames that any of the per-frame attributes ``attribute_names`` flags."""
+    hidden = np.zeros(len(sequence), dtype=bool)
+    for name in attribute_names:
+        flags = sequence.attributes.get(name)
+        if flags is not None:
+            flags = np.asarray(flags).reshape(-1)[: len(sequence)]
+            hidden[: len(flags)] |= flags.astype(bool)
+    return hidden
 
 
 def box_iou(reference: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -182,23 +204,35 @@ def jitter_box(box: np.ndarray, rng: np.random.Generator, center_factor: float, 
     return np.r_[centre - 0.5 * size, size]
 
 
+class UsableSequence(NamedTuple):
+    """A sequence the sampler draws from, with its training boxes and hidden-target mask."""
+
+    sequence: TrainingSequence
+    boxes: np.ndarray
+    hidden: np.ndarray
+
+    @property
+    def visible(self) -> np.ndarray:
+        """``(N,)`` bool: frames with a valid box and the target not hidden."""
+        return np.isfinite(self.boxes[:, 0]) & ~self.hidden
+
+
 def usable_sequences(
     sequences: SequenceType[TrainingSequence], settings: SamplerSettings
-) -> tuple[list[tuple[TrainingSequence, np.ndarray]], list[str]]:
-    """Split ``sequences`` into ``(usable, skipped_names)``; usable ones come with their boxes.
+) -> tuple[list[UsableSequence], list[str]]:
+    """Split ``sequences`` into ``(usable, skipped_names)``.
 
     As DiMP: a sequence needs at least ``min_sequence_length`` frames and more than
-    ``2 * (num_train + num_test)`` frames with a valid box.
+    ``2 * (num_train + num_test)`` frames with a valid box and a visible target.
     """
     usable, skipped = [], []
     needed = 2 * (settings.num_train_frames + settings.num_test_frames)
     for sequence in sequences:
-        boxes = training_boxes(sequence)
-        visible = int(np.isfinite(boxes[:, 0]).sum())
-        if len(sequence) < settings.min_sequence_length or visible <= needed:
+        candidate = UsableSequence(sequence, training_boxes(sequence), hidden_frames(sequence, settings.hidden_attributes))
+        if len(sequence) < settings.min_sequence_length or int(candidate.visible.sum()) <= needed:
             skipped.append(sequence.name)
         else:
-            usable.append((sequence, boxes))
+            usable.append(candidate)
     return usable, skipped
 
 
@@ -251,8 +285,8 @@ class DiMPSampler(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         while True:
-            sequence, boxes = self.sequences[int(rng.integers(len(self.sequences)))]
-            frame_ids = self.sample_frame_ids(np.isfinite(boxes[:, 0]), rng)
+            sequence, boxes, hidden = chosen = self.sequences[int(rng.integers(len(self.sequences)))]
+            frame_ids = self.sample_frame_ids(chosen.visible, rng, test_candidates=np.isfinite(boxes[:, 0]))
             if frame_ids is not None:
                 break
         train_ids, test_ids = frame_ids
@@ -273,15 +307,11 @@ class DiMPSampler(Dataset):
             sample[f"{part}_tir"] = torch.from_numpy(np.stack(tir))
             crop_boxes = np.stack(crop_boxes)
             sample[f"{part}_bb"] = torch.from_numpy(crop_boxes.astype(np.float32))
-            sample[f"{part}_label"] = torch.from_numpy(
-                gaussian_label(
-                    crop_boxes,
-                    s.output_sigma_factor / s.search_area_factor,
-                    s.filter_size,
-                    s.feature_size,
-                    s.output_size,
-                )
+            label = gaussian_label(
+                crop_boxes, s.output_sigma_factor / s.search_area_factor, s.filter_size, s.feature_size, s.output_size
             )
+            label[hidden[ids]] = 0.0  # only test frames can be hidden: the target is not there to find
+            sample[f"{part}_label"] = torch.from_numpy(label)
         proposals = [
             [perturb_box(box, rng, s.proposal_min_iou, s.proposal_sigma_factors) for _ in range(s.proposals_per_frame)]
             for box in sample["test_bb"].numpy().astype(np.float64)
@@ -291,15 +321,17 @@ class DiMPSampler(Dataset):
         return sample
 
     def sample_frame_ids(
-        self, visible: np.ndarray, rng: np.random.Generator
+        self, visible: np.ndarray, rng: np.random.Generator, test_candidates: Optional[np.ndarray] = None
     ) -> Optional[tuple[list[int], list[int]]]:
-        """DiMP's causal frame sampling over a visibility mask: ``(train_ids, test_ids)`` (base frame
-        first), or ``None`` if this sequence cannot provide the frames."""
+        """DiMP's causal frame sampling: ``(train_ids, test_ids)`` (base frame first), or ``None`` if
+        this sequence cannot provide the frames. Base and train frames come from the ``visible``
+        mask, test frames from ``test_candidates`` (default: ``visible``)."""
         s = self.settings
         count = len(visible)
+        test_candidates = visible if test_candidates is None else test_candidates
 
-        def pick(num: int, low: int, high: int) -> Optional[list[int]]:
-            ids = np.flatnonzero(visible[max(low, 0) : min(high, count)]) + max(low, 0)
+        def pick(num: int, low: int, high: int, mask: np.ndarray = visible) -> Optional[list[int]]:
+            ids = np.flatnonzero(mask[max(low, 0) : min(high, count)]) + max(low, 0)
             return None if ids.size == 0 else [int(i) for i in rng.choice(ids, size=num)]
 
         base = pick(1, s.num_train_frames - 1, count - s.num_test_frames)
@@ -310,7 +342,7 @@ class DiMPSampler(Dataset):
             previous = [] if s.num_train_frames == 1 else pick(
                 s.num_train_frames - 1, base[0] - s.max_gap - gap_increase, base[0]
             )
-            test = pick(s.num_test_frames, base[0] + 1, base[0] + s.max_gap + gap_increase)
+            test = pick(s.num_test_frames, base[0] + 1, base[0] + s.max_gap + gap_increase, test_candidates)
             if previous is not None and test is not None:
                 return base + previous, test
             gap_increase += 5
