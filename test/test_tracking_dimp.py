@@ -254,6 +254,30 @@ def test_size_update_rate_damps_the_iou_net_size(rate, side):
     np.testing.assert_allclose(result.box[:2] + result.box[2:] / 2, [105.0, 105.0], rtol=1e-5)  # IoU-Net's centre
 
 
+@pytest.mark.parametrize("rescaling, lost_side", [(False, 56.25), (True, 87.5)])
+def test_search_area_rescaling_at_occlusion_restores_a_shrunken_search_region(rescaling, lost_side):
+    # An IoU-Net that shrinks the box by a quarter per frame: the search region goes 100 -> 75 ->
+    # 56.25 px. Lost, pytracking's rescaling searches at the mean of the scales seen before (100 and
+    # 75 px), DiMP keeps the last one.
+    params = DiMPParams(train_skipping=3, num_init_random_boxes=0, box_refinement_iter=1,
+                        search_area_rescaling_at_occlusion=rescaling)
+    net = StubNet(64)
+    net.bb_regressor.growth = -0.25
+    tracker = DiMPTracker(net, params, device="cpu")
+    tracker.initialize(_scene(), BOX)
+    net.classifier.scores = _map((2, 2, 0.9))
+    tracker.track(_scene())
+    tracker.track(_scene())
+    assert tracker.last_search_box[2] == pytest.approx(75.0)
+    net.classifier.scores = torch.full((5, 5), 0.1)
+    for _ in range(2):
+        assert tracker.track(_scene()).state is TrackState.LOST
+    assert tracker.last_search_box[2] == pytest.approx(lost_side)
+    net.classifier.scores = _map((2, 2, 0.9))
+    assert tracker.track(_scene()).state is TrackState.TRACKING
+    assert tracker._lost_frames == 0
+
+
 def test_position_stays_inside_the_image():
     net = StubNet(64)
     tracker = DiMPTracker(net, NO_IOU, device="cpu")

@@ -10,7 +10,7 @@ from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.tracking.params import PARAMS_DIR, DiMPParams, load_params, params_from_dict
 
 
-def test_bundled_dimp_yaml_holds_pytracking_dimp18_values():
+def test_bundled_dimp_yaml_holds_pytracking_dimp18_values_and_rescaling():
     params = load_params("dimp")
     assert params == load_params(None) == load_params(PARAMS_DIR / "dimp.yaml")
     # Every field is spelled out in the file, and equals the dataclass default.
@@ -23,6 +23,7 @@ def test_bundled_dimp_yaml_holds_pytracking_dimp18_values():
     assert (params.num_init_random_boxes, params.box_refinement_iter, params.iounet_k) == (9, 5, 3)
     assert params.num_init_samples == 15
     assert params.thermal_mode == ("auto", None, None)
+    assert params.search_area_rescaling_at_occlusion and not params.window_output  # the two non-dimp18 options
 
 
 def test_yaml_path_with_some_keys_overrides_defaults(tmp_path):

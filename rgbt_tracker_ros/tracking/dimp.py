@@ -25,8 +25,9 @@ Each following frame (:meth:`DiMPTracker.track`):
     4. Unless not found or uncertain: store the sample (learning rate 0.01, 0.02 for a hard
        negative) and run 2 optimizer iterations every 20 frames, 1 after a hard negative.
 
-Reported state: LOST for ``not_found`` (the box stays, the search continues around it at the same
-scale and recovers as soon as the peak exceeds the threshold again), UNCERTAIN for ``uncertain`` and
+Reported state: LOST for ``not_found`` (the box stays, the search continues around it, with
+``search_area_rescaling_at_occlusion`` at the recent larger scales, and recovers as soon as the peak
+exceeds the threshold again), UNCERTAIN for ``uncertain`` and
 ``hard_negative``, TRACKING otherwise. The score is the peak of the score map clipped to [0, 1].
 
 Our choices where pytracking has none or where we deviate (documented in ``docs/tracking.md``):
@@ -36,9 +37,10 @@ Our choices where pytracking has none or where we deviate (documented in ``docs/
       classifier-only path (target at least 10 px, at most the image), so an untrained or confused
       IoU-Net cannot shrink or blow up the search region without limit; non-finite refinements are
       discarded.
-    - Two options outside dimp18's defaults, both off in ``params/dimp.yaml``: ``window_output``
-      (pytracking's Hann window on the scores, a motion prior) and ``size_update_rate`` (ours:
-      damps IoU-Net's size changes, for IoU-Nets trained on little data).
+    - Options outside dimp18's defaults: ``window_output`` (pytracking's Hann window on the scores,
+      a motion prior; off), ``size_update_rate`` (ours: damps IoU-Net's size changes, for IoU-Nets
+      trained on little data; 1 = off) and ``search_area_rescaling_at_occlusion`` (pytracking's
+      KeepTrack/ToMP option: while lost, search at the recent larger scales; see ``params/dimp.yaml``).
     - Randomness (augmentation shifts, feature dropout, IoU-Net proposals) comes from a generator
       seeded with ``params.seed`` at every ``initialize``: runs are reproducible.
     - Inference runs under ``torch.no_grad``; IoU-Net refinement alone enables autograd and takes
@@ -216,6 +218,8 @@ class DiMPTracker(Tracker):
         self._base_target_sz = self._target_sz / self._scale
         self._min_scale = float(np.max(10.0 / self._base_target_sz))
         self._max_scale = max(float(np.min(self._image_size / self._base_target_sz)), self._min_scale)
+        self._scale_history: list[float] = []
+        self._lost_frames = 0
 
         # Augmented first-frame samples from an expanded crop (pytracking generate_init_samples).
         expanded = int(self.sample_size * p.augmentation_expansion_factor)
@@ -291,10 +295,14 @@ class DiMPTracker(Tracker):
             clock.lap("localize")
 
             if loc.flag != "not_found":
+                self._lost_frames = 0
+                self._scale_history.append(self._scale)
                 self._update_position(sample_pos + np.asarray(loc.offset) * cell)
                 if p.use_iou_net:
                     update_scale = p.update_scale_when_uncertain or loc.flag != "uncertain"
                     self._refine_box(features, transform, update_scale)
+            elif p.search_area_rescaling_at_occlusion:
+                self._rescale_search_area()
             clock.lap("refine")
 
             if p.update_classifier and loc.flag not in ("not_found", "uncertain"):
@@ -315,6 +323,18 @@ class DiMPTracker(Tracker):
         self.last_search_box = self._search_box(transform)
         self.last_features = _detach_features(features)
         self.last_flag = flag
+
+    def _rescale_search_area(self) -> None:
+        """pytracking's ``search_area_rescaling_at_occlusion`` (KeepTrack/ToMP): while the target is
+        not found, search at the mean of the last ``n`` scales (``n`` = frames lost, 2 to 30) among
+        the last 60 that are not smaller than the latest one, so a box that shrank while the target
+        disappeared does not leave a search region too small to find it again."""
+        if not self._scale_history:
+            return
+        self._lost_frames += 1
+        recent = np.asarray(self._scale_history[-60:])
+        recent = recent[recent >= recent[-1]][-max(2, min(30, self._lost_frames)):]
+        self._scale = float(recent.mean())
 
     # ------------------------------------------------------------------ classifier update
 

@@ -2,8 +2,9 @@
 
 The values in ``tracking/params/dimp.yaml`` are pytracking's ``parameter/dimp/dimp18.py`` (Bhat et
 al., "Learning Discriminative Model Prediction for Tracking", ICCV 2019), which the CMD paper uses
-unchanged for online tracking ("our method is similar to DiMP [1]"). Added here (ours): the thermal
-normalisation range, fp16 autocast and a random seed.
+unchanged for online tracking ("our method is similar to DiMP [1]"), except
+``search_area_rescaling_at_occlusion``, which comes from pytracking's KeepTrack/ToMP. Added here
+(ours): the thermal normalisation range, fp16 autocast, a random seed and ``size_update_rate``.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _default_augmentation() -> dict[str, Any]:
 
 @dataclass
 class DiMPParams:
-    """DiMP tracking parameters (defaults: pytracking dimp18).
+    """DiMP tracking parameters (defaults: pytracking dimp18, plus search-area rescaling at occlusion).
 
     Search region:
         image_sample_size: side of the square search crop in pixels; ``None`` takes the model
@@ -67,6 +68,9 @@ class DiMPParams:
         window_output: multiply the score map by a Hann window centred on the previous position
             before localising (pytracking's ``window_output``, off in dimp18): a motion prior
             against distractors.
+        search_area_rescaling_at_occlusion: while the target is not found, grow the search region
+            back to the scales of the frames before it was lost (pytracking's KeepTrack/ToMP option,
+            not in dimp18; ``DiMPTracker._rescale_search_area``).
     IoU-Net refinement:
         use_iou_net, num_init_random_boxes, box_jitter_pos, box_jitter_sz, maximal_aspect_ratio,
         box_refinement_iter, box_refinement_step_length, box_refinement_step_decay, iounet_k.
@@ -106,6 +110,7 @@ class DiMPParams:
     hard_negative_learning_rate: float = 0.02
     update_scale_when_uncertain: bool = True
     window_output: bool = False
+    search_area_rescaling_at_occlusion: bool = True
 
     use_iou_net: bool = True
     num_init_random_boxes: int = 9
