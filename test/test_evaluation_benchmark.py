@@ -135,6 +135,45 @@ def test_run_benchmark_writes_atomically_and_resumes(tmp_path):
     assert read_table(out / "kcf-rgb" / "beta.txt").shape == (4, 4)
 
 
+def test_results_folder_refuses_to_resume_under_another_setup(tmp_path):
+    root = tmp_path / "dataset"
+    write_sequence(root, "alpha", moving_square(4))
+    sequences = open_dataset(root)
+    out = tmp_path / "results"
+    setup = {"tracker": "kcf-rgb", "params": {"seed": 0, "scales": (1, 2)}}
+    run_benchmark(CountingTracker, sequences, out, name="kcf-rgb", progress=False, setup=setup)
+    assert json.loads((out / "kcf-rgb" / "setup.json").read_text()) == {"tracker": "kcf-rgb", "params": {"seed": 0, "scales": [1, 2]}}
+    again = run_benchmark(CountingTracker, sequences, out, name="kcf-rgb", progress=False, setup=setup)
+    assert again["sequences"]["alpha"]["skipped"]
+    changed = {"tracker": "kcf-rgb", "params": {"seed": 1, "scales": (1, 2)}}
+    with pytest.raises(InputError, match=r"another setup \(params.seed differ\)"):
+        run_benchmark(CountingTracker, sequences, out, name="kcf-rgb", progress=False, setup=changed)
+    (out / "kcf-rgb" / "setup.json").unlink()  # results from before setup records were kept
+    with pytest.raises(InputError, match="holds results but no setup.json"):
+        run_benchmark(CountingTracker, sequences, out, name="kcf-rgb", progress=False, setup=setup)
+    assert read_table(out / "kcf-rgb" / "alpha.txt").shape == (4, 4)  # nothing was lost
+
+
+def test_setup_names_the_checkpoint_by_content_and_every_parameter(tmp_path):
+    from rgbt_tracker_ros.errors import CheckpointError
+    from rgbt_tracker_ros.tracking.factory import describe_setup
+    from rgbt_tracker_ros.tracking.params import DiMPParams
+
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    first.write_bytes(b"weights one")
+    second.write_bytes(b"weights two")
+    setup = describe_setup("dimp", first, DiMPParams())
+    assert setup["params"]["search_area_scale"] == 5.0 and setup["tracker"] == "dimp"
+    assert describe_setup("dimp", first) == setup  # the bundled parameter set is the default
+    assert describe_setup("dimp", second)["model_sha256"] != setup["model_sha256"]
+    assert describe_setup("dimp-rgb-only", first, DiMPParams(seed=3))["params"]["seed"] == 3
+    assert set(describe_setup("csrt-thermal")) == {"tracker", "opencv"}
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        describe_setup("dimp", tmp_path / "missing.pt")
+    with pytest.raises(InputError, match="unknown tracker"):
+        describe_setup("mosse-rgb")
+
+
 def test_run_benchmark_names_the_sequence_of_a_bad_first_box(tmp_path):
     root = tmp_path / "dataset"
     pairs = moving_square(3)
@@ -182,5 +221,6 @@ def test_benchmark_cli_compares_trackers_and_resumes(tmp_path, monkeypatch, caps
 
     assert cli_main.main(args) == 0
     assert "csrt-rgb: tracked 0 sequence(s), 2 already complete" in capsys.readouterr().out
+    assert json.loads((out / "csrt-rgb" / "setup.json").read_text())["tracker"] == "csrt-rgb"
     assert cli_main.main(args[:3] + ["--tracker", "mosse-rgb", "--out", str(out)]) == 2
     assert "unknown tracker 'mosse-rgb'" in capsys.readouterr().err

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from rgbt_tracker_ros.evaluation.protocols import get_protocol
     from rgbt_tracker_ros.evaluation.report import evaluate_results
     from rgbt_tracker_ros.evaluation.sources import detect_protocol, resolve_sequences
-    from rgbt_tracker_ros.tracking.factory import TRACKER_NAMES, create_tracker
+    from rgbt_tracker_ros.tracking.factory import TRACKER_NAMES, create_tracker, describe_setup
 
     trackers = list(dict.fromkeys(args.tracker or ["dimp"]))
     unknown = [name for name in trackers if name not in TRACKER_NAMES]
@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             out_dir,
             name=tracker_name,
             progress=not args.no_progress,
+            setup=describe_setup(tracker_name, args.model, args.params),
         )
         done = sum(not entry["skipped"] for entry in run_summary["sequences"].values())
         fps = f", {run_summary['fps']:.1f} fps" if run_summary["fps"] else ""

@@ -8,9 +8,14 @@ temporary file and renamed, so a file is either complete or absent. A sequence w
 already holds one valid box per frame is skipped, so an interrupted run resumes where it stopped.
 The tracker is created once, and only if some sequence still has to run; ``initialize`` restarts
 it for every sequence.
+
+Resuming must not mix two setups (a replaced checkpoint, an edited parameter file): given a
+``setup`` record (``tracking.factory.describe_setup``), the folder keeps it in ``setup.json`` and
+refuses to continue under another one, or when it holds results but no record.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
@@ -28,6 +33,9 @@ PathLike = Union[str, Path]
 
 #: Decimals of the boxes in every result file this package writes.
 BOX_DECIMALS = 2
+
+#: File in a tracker's results folder that records the setup that made its results.
+SETUP_FILE = "setup.json"
 
 
 def format_rows(rows: np.ndarray, digits: int = BOX_DECIMALS) -> str:
@@ -97,8 +105,12 @@ def run_benchmark(
     out_dir: PathLike,
     name: Optional[str] = None,
     progress: bool = True,
+    setup: Optional[dict] = None,
 ) -> dict:
     """Track every sequence not yet complete under ``<out_dir>/<name>``; return the run's summary.
+
+    ``setup`` (JSON data describing the tracker) is checked against the folder's record, or
+    recorded, before anything runs (:func:`claim_results_folder`).
 
     ``name`` defaults to the tracker's ``name`` (the tracker is then created up front). Returns
     ``{"tracker", "results_dir", "frames", "seconds", "fps", "sequences": {seq: {"frames",
@@ -113,6 +125,8 @@ def run_benchmark(
         tracker = tracker_factory()
         name = tracker.name
     results_dir = Path(out_dir) / name
+    if setup is not None:
+        claim_results_folder(results_dir, setup)
     pending = {s.name for s in sequences if completed_frames(results_dir / f"{s.name}.txt") != len(s)}
     summary: dict[str, dict] = {}
     bar = tqdm(total=sum(len(s) for s in sequences if s.name in pending), desc=name, unit="frame", disable=not progress, leave=False)
@@ -144,6 +158,43 @@ def run_benchmark(
         "fps": total_frames / total_seconds if timed and total_seconds > 0 else None,
         "sequences": summary,
     }
+
+
+def claim_results_folder(results_dir: Path, setup: dict) -> None:
+    """Record ``setup`` in ``results_dir/setup.json``, or check that the record there is the same.
+
+    Raises :class:`InputError` when the folder was made by another setup (naming what differs), or
+    holds result files but no record, since resuming would then mix results of two setups.
+    """
+    setup = json.loads(json.dumps(setup))  # tuples -> lists, as the record reads back
+    record = results_dir / SETUP_FILE
+    if record.is_file():
+        recorded = json.loads(record.read_text())
+        if recorded != setup:
+            before, now = _flatten(recorded), _flatten(setup)
+            changed = sorted(key for key in before.keys() | now.keys() if before.get(key) != now.get(key))
+            raise InputError(
+                f"{results_dir} holds results of another setup ({', '.join(changed)} differ); resuming "
+                "would mix them: use another results folder (--out) or delete this one"
+            )
+        return
+    if any(results_dir.glob("*.txt")):
+        raise InputError(
+            f"{results_dir} holds results but no {SETUP_FILE} saying what made them; resuming could mix "
+            "two setups: use another results folder (--out) or delete this one"
+        )
+    write_text_atomic(record, json.dumps(setup, indent=1, sort_keys=True) + "\n")
+
+
+def _flatten(document: dict, prefix: str = "") -> dict:
+    """``{"params": {"seed": 0}}`` -> ``{"params.seed": 0}``."""
+    flat = {}
+    for key, value in document.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _entry(frames: int, seconds: Optional[float], skipped: bool) -> dict:

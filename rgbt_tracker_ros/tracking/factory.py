@@ -13,8 +13,10 @@ which model runs:
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 from rgbt_tracker_ros.errors import CheckpointError, InputError
 from rgbt_tracker_ros.tracking.base import Tracker
@@ -31,8 +33,8 @@ TRACKER_NAMES = ("dimp",) + tuple(BLANKED_NAMES) + BASELINE_NAMES
 DEMO_CHECKPOINT_RECIPE = (
     "make it with `rgbt-tracker synth --out DATA --sequences 80 --format lasher`, "
     "`rgbt-tracker train --model-config student-tiny --settings synthetic-demo --data DATA --out RUN` and "
-    "`rgbt-tracker export RUN/checkpoints/epoch_008.pt --out <that path>` (docs/training.md), "
-    "or pass a checkpoint with --model"
+    "`rgbt-tracker export RUN/checkpoints/epoch_008.pt --out <that path>` (the first of the bundled "
+    "checkpoint's training stages; all of them are in docs/training.md), or pass a checkpoint with --model"
 )
 
 
@@ -80,13 +82,43 @@ def create_tracker(
 
     tracker_params = params if isinstance(params, DiMPParams) else load_params(params)
     torch_device = resolve_device(device)
+    path = _checkpoint_path(model)
+    network, _meta = load_checkpoint(path, map_location=torch_device)
+    return DiMPTracker(network, tracker_params, device=torch_device, name=f"dimp-{path.stem}")
+
+
+def describe_setup(
+    name: str = "dimp",
+    model: Union[str, Path, None] = None,
+    params: Union[str, Path, DiMPParams, None] = None,
+) -> dict[str, Any]:
+    """What decides the results of :func:`create_tracker` with these arguments, as plain JSON data.
+
+    DiMP trackers: the name, the checkpoint's SHA-256 (the path alone would miss a replaced file,
+    such as a new bundled checkpoint) and every resolved parameter. OpenCV baselines: the name and
+    the OpenCV version. Used to keep a resumable results folder from mixing two setups.
+    """
+    if name in BASELINE_NAMES:
+        import cv2
+
+        return {"tracker": name, "opencv": cv2.__version__}
+    if name != "dimp" and name not in BLANKED_NAMES:
+        raise InputError(f"unknown tracker {name!r}; choose one of {', '.join(TRACKER_NAMES)}")
+    from rgbt_tracker_ros.tracking.params import load_params
+
+    tracker_params = params if isinstance(params, DiMPParams) else load_params(params)
+    digest = hashlib.sha256(_checkpoint_path(model).read_bytes()).hexdigest()
+    return {"tracker": name, "model_sha256": digest, "params": dataclasses.asdict(tracker_params)}
+
+
+def _checkpoint_path(model: Union[str, Path, None]) -> Path:
+    """The checkpoint to load: ``model``, or the bundled demo one; :class:`CheckpointError` if missing."""
     if model is None:
         path = default_model_path()
         if not path.is_file():
             raise CheckpointError(f"the bundled demo checkpoint {path} is missing; {DEMO_CHECKPOINT_RECIPE}")
-    else:
-        path = Path(model)
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint not found: {path}")
-    network, _meta = load_checkpoint(path, map_location=torch_device)
-    return DiMPTracker(network, tracker_params, device=torch_device, name=f"dimp-{path.stem}")
+        return path
+    path = Path(model)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
