@@ -166,3 +166,11 @@ def test_attribute_layouts(lasher_root):
     write_lines(lasher_root / "attr_txt" / "LI.txt", [1, 1, 0])
     attributes = load_attributes(lasher_root, ["seqA", "seqB"])
     assert attributes == {"LI": ["seqA", "seqB"], "TC": ["seqB"], "fast_motion": ["seqA"]}
+
+
+def test_plot_lines_stay_distinct_past_ten_trackers():
+    from rgbt_tracker_ros.evaluation.plots import line_style
+
+    styles = [line_style(index) for index in range(30)]
+    assert len(set(styles)) == 30
+    assert styles[0] == ("C0", "-") and styles[10] == ("C0", "--")

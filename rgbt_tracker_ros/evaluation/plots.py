@@ -2,7 +2,8 @@
 
 One figure per curve (precision, normalised precision where the protocol has it, success), every
 tracker on it, the legend ranked by the headline score and showing it (``NAME [score]`` as the
-toolkits draw it), the protocol named in the title. Figures use matplotlib's Agg canvas directly,
+toolkits draw it), the protocol named in the title. Past matplotlib's ten colours the lines turn
+dashed, then dotted (:func:`line_style`), so no two trackers look alike. Figures use matplotlib's Agg canvas directly,
 without pyplot, so nothing global (backend, open figures) changes in the caller's process.
 """
 from __future__ import annotations
@@ -15,6 +16,15 @@ import numpy as np
 from rgbt_tracker_ros.evaluation.report import EvaluationReport
 
 PathLike = Union[str, Path]
+
+
+#: Line styles taken in turn after each round of the ten default colours.
+LINE_STYLES = ("-", "--", ":")
+
+
+def line_style(index: int) -> tuple[str, str]:
+    """``(colour, linestyle)`` of the ``index``-th curve: unique for the first 30 curves."""
+    return f"C{index % 10}", LINE_STYLES[(index // 10) % len(LINE_STYLES)]
 
 
 def _plot(report: EvaluationReport, kind: str, path: Path) -> Path:
@@ -43,9 +53,11 @@ def _plot(report: EvaluationReport, kind: str, path: Path) -> Path:
     figure = Figure(figsize=(6.4, 5.0), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot(1, 1, 1)
-    for tracker in ranked:
+    for index, tracker in enumerate(ranked):
         values = getattr(tracker.curves, kind)
-        axes.plot(thresholds, np.asarray(values), linewidth=2, label=f"{tracker.name} [{tracker.scores[score_name]:.1f}]")
+        colour, linestyle = line_style(index)
+        axes.plot(thresholds, np.asarray(values), color=colour, linestyle=linestyle, linewidth=2,
+                  label=f"{tracker.name} [{tracker.scores[score_name]:.1f}]")
     axes.set_xlim(float(thresholds[0]), float(thresholds[-1]))
     axes.set_ylim(0.0, 1.0)
     axes.set_xlabel(xlabel)
