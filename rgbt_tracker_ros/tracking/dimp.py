@@ -55,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections import deque
 from contextlib import nullcontext
 from typing import Any, Optional, Union
 
@@ -218,7 +219,7 @@ class DiMPTracker(Tracker):
         self._base_target_sz = self._target_sz / self._scale
         self._min_scale = float(np.max(10.0 / self._base_target_sz))
         self._max_scale = max(float(np.min(self._image_size / self._base_target_sz)), self._min_scale)
-        self._scale_history: list[float] = []
+        self._scale_history: deque[float] = deque(maxlen=60)  # the scales search-area rescaling looks at
         self._lost_frames = 0
 
         # Augmented first-frame samples from an expanded crop (pytracking generate_init_samples).
@@ -332,7 +333,7 @@ class DiMPTracker(Tracker):
         if not self._scale_history:
             return
         self._lost_frames += 1
-        recent = np.asarray(self._scale_history[-60:])
+        recent = np.asarray(self._scale_history)
         recent = recent[recent >= recent[-1]][-max(2, min(30, self._lost_frames)):]
         self._scale = float(recent.mean())
 
