@@ -46,3 +46,40 @@ def test_yaml_errors_name_the_problem(tmp_path):
         TrainSettings(loss_weights={"hfrd": 1.0})
     with pytest.raises(InputError, match="smaller than one batch"):
         TrainSettings(samples_per_epoch=4, batch_size=8)
+
+
+def test_extends_replaces_keys_and_merges_the_sampler(tmp_path):
+    (tmp_path / "base.yaml").write_text(
+        "extends: synthetic-cpu\ndescription: base\nepochs: 3\nmodule_lrs: {bb_regressor: 1.0e-3}\n"
+        "sampler: {max_gap: 10, proposals_per_frame: 4}\n"
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nseed: 5\nmodule_lrs: {}\nsampler: {max_gap: 20}\n")
+    settings = load_settings(child)
+    cpu = load_settings("synthetic-cpu")
+    assert settings.name == "child" and settings.description == "base"
+    assert (settings.epochs, settings.seed, settings.batch_size) == (3, 5, cpu.batch_size)
+    assert settings.module_lrs == {}  # a key is replaced as a whole, never merged ...
+    assert (settings.sampler.max_gap, settings.sampler.proposals_per_frame) == (20, 4)  # ... except sampler
+    assert settings.sampler.center_jitter_test == cpu.sampler.center_jitter_test
+
+
+def test_bundled_stages_differ_from_their_base_only_where_they_say():
+    long, finetune = load_settings("synthetic-long"), load_settings("synthetic-finetune")
+    assert long.sampler.hidden_attributes == () and finetune.sampler.hidden_attributes == ("full_occlusion",)
+    assert finetune.replace(name=long.name, description=long.description, epochs=long.epochs, lr=long.lr,
+                            module_lrs=long.module_lrs, lr_step_epochs=long.lr_step_epochs, seed=long.seed,
+                            sampler=long.sampler) == long
+
+
+def test_extends_loops_and_bad_bases_are_input_errors(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(InputError, match=r"comes back to a file it started from \(a -> b -> a\)"):
+        load_settings(tmp_path / "a.yaml")
+    (tmp_path / "orphan.yaml").write_text("extends: no-such-recipe\n")
+    with pytest.raises(InputError, match="unknown training settings 'no-such-recipe'"):
+        load_settings(tmp_path / "orphan.yaml")
+    (tmp_path / "flat.yaml").write_text("extends: synthetic-cpu\nsampler: 3\n")
+    with pytest.raises(InputError, match="sampler must be a mapping"):
+        load_settings(tmp_path / "flat.yaml")

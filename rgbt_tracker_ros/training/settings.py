@@ -11,6 +11,10 @@ Bundled settings (``--settings NAME``):
   IoU-Net 2e-4, backbones 2e-5, batch 10.
 - ``synthetic-cpu``: a small CPU recipe for synthetic sequences and tests (the CMD paper trains on
   the LasHeR training split with the DiMP recipe; this one only shows the pipeline works).
+- ``synthetic-demo``, ``synthetic-long``, ``synthetic-finetune``: the three stages of the bundled
+  demo checkpoint; ``synthetic-iounet``: an IoU-Net-only fine-tuning stage (docs/training.md).
+
+Files state what differs from the recipe they ``extends`` (:func:`load_settings`).
 
 The sampler's ``output_size``/``feature_stride``/``filter_size`` are not settings: the trainer
 takes them from the model config so that crops and labels always fit the network.
@@ -144,7 +148,36 @@ def available_settings() -> list[str]:
 
 
 def load_settings(name_or_path: Union[str, Path]) -> TrainSettings:
-    """Load bundled settings by name (``dimp-student``) or a YAML file by path."""
-    values, path = read_named_yaml(name_or_path, SETTINGS_DIR, "training settings")
+    """Load bundled settings by name (``dimp-student``) or a YAML file by path.
+
+    A file may start from another one with ``extends: NAME`` (a bundled name, or a YAML path
+    relative to the file): its keys replace the base's, except ``sampler``, which is merged key by
+    key. The name is always the file's own.
+    """
+    values, path = _read_settings(name_or_path, ())
     values.setdefault("name", path.stem)
     return TrainSettings.from_dict(values, source=str(path))
+
+
+def _read_settings(name_or_path: Union[str, Path], chain: tuple[Path, ...]) -> tuple[dict[str, Any], Path]:
+    """The mapping of one settings file with its ``extends`` chain resolved (see :func:`load_settings`)."""
+    values, path = read_named_yaml(name_or_path, SETTINGS_DIR, "training settings")
+    base_name = values.pop("extends", None)
+    if base_name is None:
+        return values, path
+    resolved = path.resolve()
+    if resolved in chain:
+        loop = " -> ".join(p.stem for p in chain + (resolved,))
+        raise InputError(f"{path}: 'extends' comes back to a file it started from ({loop})")
+    reference = str(base_name)
+    if reference.endswith((".yaml", ".yml")) and not Path(reference).is_absolute():
+        reference = str(path.parent / reference)
+    base, base_path = _read_settings(reference, chain + (resolved,))
+    base.pop("name", None)
+    for source, mapping in ((base_path, base), (path, values)):
+        if not isinstance(mapping.get("sampler", {}), dict):
+            raise InputError(f"{source}: sampler must be a mapping of name: value")
+    merged = {**base, **values}
+    if "sampler" in base or "sampler" in values:
+        merged["sampler"] = {**base.get("sampler", {}), **values.get("sampler", {})}
+    return merged, path
