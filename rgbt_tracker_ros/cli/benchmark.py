@@ -43,17 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rgbt_tracker_ros.cli.evaluate import write_outputs
     from rgbt_tracker_ros.data.datasets import open_dataset
-    from rgbt_tracker_ros.errors import InputError
     from rgbt_tracker_ros.evaluation.benchmark import run_benchmark
     from rgbt_tracker_ros.evaluation.protocols import get_protocol
     from rgbt_tracker_ros.evaluation.report import evaluate_results
     from rgbt_tracker_ros.evaluation.sources import detect_protocol, resolve_sequences
-    from rgbt_tracker_ros.tracking.factory import TRACKER_NAMES, create_tracker, describe_setup
+    from rgbt_tracker_ros.tracking.factory import check_tracker_name, create_tracker, describe_setup
 
     trackers = list(dict.fromkeys(args.tracker or ["dimp"]))
-    unknown = [name for name in trackers if name not in TRACKER_NAMES]
-    if unknown:
-        raise InputError(f"unknown tracker {unknown[0]!r}; choose one of {', '.join(TRACKER_NAMES)}")
+    for name in trackers:
+        check_tracker_name(name)
     protocol = get_protocol(args.protocol or detect_protocol(args.dataset))
     selection = resolve_sequences(protocol, args.dataset, args.sequences)
     sequences = open_dataset(args.dataset, args.layout, selection.names)

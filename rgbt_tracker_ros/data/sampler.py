@@ -212,9 +212,14 @@ class UsableSequence(NamedTuple):
     hidden: np.ndarray
 
     @property
+    def has_box(self) -> np.ndarray:
+        """``(N,)`` bool: frames with a valid training box (visible or hidden)."""
+        return np.isfinite(self.boxes[:, 0])
+
+    @property
     def visible(self) -> np.ndarray:
         """``(N,)`` bool: frames with a valid box and the target not hidden."""
-        return np.isfinite(self.boxes[:, 0]) & ~self.hidden
+        return self.has_box & ~self.hidden
 
 
 def usable_sequences(
@@ -285,10 +290,11 @@ class DiMPSampler(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         while True:
-            sequence, boxes, hidden = chosen = self.sequences[int(rng.integers(len(self.sequences)))]
-            frame_ids = self.sample_frame_ids(chosen.visible, rng, test_candidates=np.isfinite(boxes[:, 0]))
+            chosen = self.sequences[int(rng.integers(len(self.sequences)))]
+            frame_ids = self.sample_frame_ids(chosen.visible, rng, test_candidates=chosen.has_box)
             if frame_ids is not None:
                 break
+        sequence, boxes, hidden = chosen
         train_ids, test_ids = frame_ids
         s = self.settings
         grayscale = rng.random() < s.grayscale_probability

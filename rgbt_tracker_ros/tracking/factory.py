@@ -72,8 +72,7 @@ def create_tracker(
         from rgbt_tracker_ros.tracking.blank import BlankedModalityTracker
 
         return BlankedModalityTracker(create_tracker("dimp", model, params, device), blank=BLANKED_NAMES[name])
-    if name != "dimp":
-        raise InputError(f"unknown tracker {name!r}; choose one of {', '.join(TRACKER_NAMES)}")
+    check_tracker_name(name)
 
     from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
     from rgbt_tracker_ros.tracking.device import resolve_device
@@ -85,6 +84,12 @@ def create_tracker(
     path = _checkpoint_path(model)
     network, _meta = load_checkpoint(path, map_location=torch_device)
     return DiMPTracker(network, tracker_params, device=torch_device, name=f"dimp-{path.stem}")
+
+
+def check_tracker_name(name: str) -> None:
+    """Raise :class:`InputError` listing :data:`TRACKER_NAMES` unless ``name`` is one of them."""
+    if name not in TRACKER_NAMES:
+        raise InputError(f"unknown tracker {name!r}; choose one of {', '.join(TRACKER_NAMES)}")
 
 
 def describe_setup(
@@ -102,8 +107,7 @@ def describe_setup(
         import cv2
 
         return {"tracker": name, "opencv": cv2.__version__}
-    if name != "dimp" and name not in BLANKED_NAMES:
-        raise InputError(f"unknown tracker {name!r}; choose one of {', '.join(TRACKER_NAMES)}")
+    check_tracker_name(name)
     from rgbt_tracker_ros.tracking.params import load_params
 
     tracker_params = params if isinstance(params, DiMPParams) else load_params(params)
