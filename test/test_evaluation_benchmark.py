@@ -148,6 +148,11 @@ def test_results_folder_refuses_to_resume_under_another_setup(tmp_path):
     changed = {"tracker": "kcf-rgb", "params": {"seed": 1, "scales": (1, 2)}}
     with pytest.raises(InputError, match=r"another setup \(params.seed differ\)"):
         run_benchmark(CountingTracker, sequences, out, name="kcf-rgb", progress=False, setup=changed)
+    failed = tmp_path / "failed" / "kcf-rgb"  # a run that stopped before its first result file
+    failed.mkdir(parents=True)
+    (failed / "setup.json").write_text(json.dumps(changed))
+    run_benchmark(CountingTracker, sequences, tmp_path / "failed", name="kcf-rgb", progress=False, setup=setup)
+    assert json.loads((failed / "setup.json").read_text())["params"]["seed"] == 0
     (out / "kcf-rgb" / "setup.json").unlink()  # results from before setup records were kept
     with pytest.raises(InputError, match="holds results but no setup.json"):
         run_benchmark(CountingTracker, sequences, out, name="kcf-rgb", progress=False, setup=setup)

@@ -163,12 +163,15 @@ def run_benchmark(
 def claim_results_folder(results_dir: Path, setup: dict) -> None:
     """Record ``setup`` in ``results_dir/setup.json``, or check that the record there is the same.
 
-    Raises :class:`InputError` when the folder was made by another setup (naming what differs), or
-    holds result files but no record, since resuming would then mix results of two setups.
+    Raises :class:`InputError` when the folder holds result files of another setup (naming what
+    differs), or result files but no record, since resuming would then mix results of two setups.
+    A record with no result files beside it (a run that failed before its first sequence) is
+    replaced.
     """
     setup = json.loads(json.dumps(setup))  # tuples -> lists, as the record reads back
     record = results_dir / SETUP_FILE
-    if record.is_file():
+    has_results = any(results_dir.glob("*.txt"))
+    if record.is_file() and has_results:  # a record without results (a run that failed first) is replaced
         recorded = json.loads(record.read_text())
         if recorded != setup:
             before, now = _flatten(recorded), _flatten(setup)
@@ -178,7 +181,7 @@ def claim_results_folder(results_dir: Path, setup: dict) -> None:
                 "would mix them: use another results folder (--out) or delete this one"
             )
         return
-    if any(results_dir.glob("*.txt")):
+    if has_results:
         raise InputError(
             f"{results_dir} holds results but no {SETUP_FILE} saying what made them; resuming could mix "
             "two setups: use another results folder (--out) or delete this one"
