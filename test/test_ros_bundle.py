@@ -10,16 +10,16 @@ import torch
 
 from rgbt_tracker_ros.data.datasets import open_sequence
 from rgbt_tracker_ros.data.frames import FramePair
-from rgbt_tracker_ros.distill.bundle import (
+from rgbt_tracker_ros.data.bundle import (
     DETECTIONS_TOPIC,
     MANIFEST,
     BundleWriter,
-    label_sequence,
     load_labels,
     read_manifest,
     sequence_frames,
 )
 from rgbt_tracker_ros.errors import DatasetError, InputError
+from rgbt_tracker_ros.tracking.labelling import label_sequence
 from rgbt_tracker_ros.tracking.base import Tracker, TrackResult, TrackState
 
 H, W = 24, 32

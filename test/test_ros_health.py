@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rgbt_tracker_ros.evaluation.health import (
+from rgbt_tracker_ros.node.diagnostics import (
     EventRate,
     HealthThresholds,
     ImageHealth,

@@ -10,7 +10,7 @@ import torch
 from rgbt_tracker_ros.cli import label
 from rgbt_tracker_ros.data.datasets import open_sequence
 from rgbt_tracker_ros.data.frames import FramePair
-from rgbt_tracker_ros.distill.bundle import load_labels, read_manifest
+from rgbt_tracker_ros.data.bundle import load_labels, read_manifest
 from rgbt_tracker_ros.errors import DatasetError, InputError
 
 H, W = 64, 80

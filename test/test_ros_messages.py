@@ -6,7 +6,7 @@ import pytest
 
 from rgbt_tracker_ros.data.rosmsgs import DETECTION_2D_ARRAY, typestore
 from rgbt_tracker_ros.errors import InputError
-from rgbt_tracker_ros.ros.messages import (
+from rgbt_tracker_ros.node.messages import (
     MessageTypes,
     box_to_detection,
     copy_header,
@@ -17,7 +17,7 @@ from rgbt_tracker_ros.ros.messages import (
     stamp_to_ns,
     tracking_output,
 )
-from rgbt_tracker_ros.evaluation.overlay import STATE_COLOURS, render_debug_image
+from rgbt_tracker_ros.node.debug_image import STATE_COLOURS, render_debug_image
 from rgbt_tracker_ros.tracking.base import TrackResult, TrackState
 
 TYPES = MessageTypes.from_rosbags()
@@ -101,7 +101,7 @@ def _image(array, encoding, stamp_ns=1_000_000_000):
 
 
 def test_decode_pair_from_image_messages_keeps_thermal_counts():
-    from rgbt_tracker_ros.ros.messages import decode_pair
+    from rgbt_tracker_ros.node.messages import decode_pair
 
     rgb = np.zeros((6, 8, 3), np.uint8)
     rgb[..., 2] = 200
@@ -113,7 +113,7 @@ def test_decode_pair_from_image_messages_keeps_thermal_counts():
 
 
 def test_decode_pair_names_the_bad_camera():
-    from rgbt_tracker_ros.ros.messages import decode_pair
+    from rgbt_tracker_ros.node.messages import decode_pair
 
     rgb = _image(np.zeros((6, 8, 3), np.uint8), "rgb8")
     thermal = _image(np.zeros((6, 8), np.uint16), "mono16")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rgbt_tracker_ros.errors import InputError
-from rgbt_tracker_ros.ros.parameters import (
+from rgbt_tracker_ros.node.parameters import (
     TEACHER_NODE_PARAMETERS,
     TRACK_NODE_PARAMETERS,
     check_choice,

@@ -11,7 +11,7 @@ from rgbt_tracker_ros.data.frames import FramePair
 from rgbt_tracker_ros.data.sync import NewestPairSlot
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.tracking.base import Tracker, TrackResult, TrackState
-from rgbt_tracker_ros.tracking.session import (
+from rgbt_tracker_ros.node.session import (
     FrameCache,
     FrameQueue,
     InferenceWorker,

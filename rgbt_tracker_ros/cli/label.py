@@ -3,7 +3,7 @@
 Sources: a rosbag2 (read with rosbags, no ROS install needed) or a sequence folder / dataset root
 in a benchmark layout. The initial box comes from ``--init``, ``--init-file`` or, without them,
 the source's ground truth (the bag's ground-truth topic, the sequence's box file): the teacher
-starts on the first frame with a valid box. See :mod:`rgbt_tracker_ros.distill.bundle` for the
+starts on the first frame with a valid box. See :mod:`rgbt_tracker_ros.data.bundle` for the
 bundle layout.
 """
 from __future__ import annotations
@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from rgbt_tracker_ros.data import topics
-    from rgbt_tracker_ros.distill.bundle import BundleWriter, file_sha256, label_sequence
+    from rgbt_tracker_ros.data.bundle import BundleWriter, file_sha256
+    from rgbt_tracker_ros.tracking.labelling import label_sequence
     from rgbt_tracker_ros.errors import InputError
     from rgbt_tracker_ros.tracking.factory import create_tracker
 

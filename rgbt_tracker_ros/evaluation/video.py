@@ -1,6 +1,6 @@
 """Side-by-side tracking videos: RGB | thermal with the tracker's box, score, state and fusion weights.
 
-Frames are drawn by :func:`rgbt_tracker_ros.evaluation.overlay.render_debug_image` (the same picture as the
+Frames are drawn by :func:`rgbt_tracker_ros.node.debug_image.render_debug_image` (the same picture as the
 track node's ``~/debug_image``; pure OpenCV, no ROS) and written with ``cv2.VideoWriter``: MPEG-4
 (``mp4v``) for ``.mp4``; where this OpenCV build cannot write MPEG-4, Motion-JPEG into an ``.avi``
 next to the requested file, with :attr:`SideBySideVideo.note` saying so.
@@ -16,7 +16,7 @@ import numpy as np
 
 from rgbt_tracker_ros.data.frames import FramePair
 from rgbt_tracker_ros.errors import InputError
-from rgbt_tracker_ros.evaluation.overlay import render_debug_image
+from rgbt_tracker_ros.node.debug_image import render_debug_image
 from rgbt_tracker_ros.tracking.base import TrackResult
 
 #: Container suffix -> FourCC.

@@ -1,7 +1,7 @@
 """rclpy helpers shared by the track and teacher nodes: parameters, QoS, the synchronised image pair input.
 
-Thin glue only; what the nodes compute lives in ROS-free modules (``tracking.session``,
-``ros.messages``, ``evaluation.health``, ``distill.bundle``).
+Thin glue only; what the nodes compute lives in ROS-free modules (``node.session``,
+``node.messages``, ``node.diagnostics``, ``distill.bundle``).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CompressedImage, Image
 
 from rgbt_tracker_ros.data import topics
-from rgbt_tracker_ros.ros.parameters import RELIABILITIES, TRANSPORTS, NodeParameter, check_choice
+from rgbt_tracker_ros.node.parameters import RELIABILITIES, TRANSPORTS, NodeParameter, check_choice
 
 #: Relative input topic names, so a node namespace applies; remap them in the launch file.
 RGB_INPUT = topics.RGB_TOPIC.lstrip("/")

@@ -9,7 +9,7 @@ inspection bag). Initial boxes come from ``~/init`` (vision_msgs/Detection2D, he
 frame it was drawn on; cached frames after it are labelled too), the first non-empty
 ``ground_truth`` Detection2DArray (``use_ground_truth``), ``initial_box`` or ``init_file``.
 Publishes ``~/detections`` (vision_msgs/Detection2DArray) for monitoring. Bundle layout:
-:mod:`rgbt_tracker_ros.distill.bundle`.
+:mod:`rgbt_tracker_ros.data.bundle`.
 """
 from __future__ import annotations
 
@@ -27,23 +27,14 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 
 from rgbt_tracker_ros.data import topics
 from rgbt_tracker_ros.data.bags import ground_truth_boxes
-from rgbt_tracker_ros.distill.bundle import BundleWriter, SequenceWriter, file_sha256
+from rgbt_tracker_ros.data.bundle import BundleWriter, SequenceWriter, file_sha256
 from rgbt_tracker_ros.errors import InputError, RgbtError
 from rgbt_tracker_ros.ros.common import OUTPUT_QOS, PairInput, declare_parameters, load_tracker, parameter
-from rgbt_tracker_ros.ros.messages import MessageTypes, decode_pair, detection_to_box, stamp_to_ns, tracking_output
-from rgbt_tracker_ros.ros.parameters import TEACHER_NODE_PARAMETERS, optional_box
+from rgbt_tracker_ros.node.messages import MessageTypes, decode_pair, detection_to_box, stamp_to_ns, tracking_output
+from rgbt_tracker_ros.node.parameters import TEACHER_NODE_PARAMETERS, optional_box
 from rgbt_tracker_ros.tracking.base import TrackState
-from rgbt_tracker_ros.tracking.session import FrameQueue, InferenceWorker, SessionOutput, StampedFrame, TrackingSession
-
-
-def teacher_outputs(tracker: Any) -> tuple:
-    """What the bundle stores besides the result, read right after each teacher step."""
-    return (
-        getattr(tracker, "last_response", None),
-        getattr(tracker, "last_search_box", None),
-        getattr(tracker, "last_features", None),
-        getattr(tracker, "last_flag", "") or "",
-    )
+from rgbt_tracker_ros.node.session import FrameQueue, InferenceWorker, SessionOutput, StampedFrame, TrackingSession
+from rgbt_tracker_ros.tracking.labelling import teacher_outputs
 
 
 class TeacherNode(Node):

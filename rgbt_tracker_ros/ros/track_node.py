@@ -38,13 +38,13 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 
 from rgbt_tracker_ros.data.sync import NewestPairSlot
 from rgbt_tracker_ros.errors import RgbtError
-from rgbt_tracker_ros.evaluation import health
+from rgbt_tracker_ros.node import diagnostics as health
 from rgbt_tracker_ros.ros.common import OUTPUT_QOS, PairInput, declare_parameters, load_tracker, parameter
-from rgbt_tracker_ros.ros.messages import MessageTypes, decode_pair, detection_to_box, stamp_to_ns, tracking_output
-from rgbt_tracker_ros.evaluation.overlay import render_debug_image
-from rgbt_tracker_ros.ros.parameters import TRACK_NODE_PARAMETERS, optional_box
+from rgbt_tracker_ros.node.messages import MessageTypes, decode_pair, detection_to_box, stamp_to_ns, tracking_output
+from rgbt_tracker_ros.node.debug_image import render_debug_image
+from rgbt_tracker_ros.node.parameters import TRACK_NODE_PARAMETERS, optional_box
 from rgbt_tracker_ros.tracking.base import TrackState
-from rgbt_tracker_ros.tracking.session import InferenceWorker, SessionOutput, StampedFrame, TrackingSession
+from rgbt_tracker_ros.node.session import InferenceWorker, SessionOutput, StampedFrame, TrackingSession
 
 _LEVELS = {
     health.Level.OK: DiagnosticStatus.OK,

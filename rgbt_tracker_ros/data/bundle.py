@@ -48,7 +48,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Optional, Union
+from typing import Any, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -56,7 +56,7 @@ from rgbt_tracker_ros.atomic_files import write_bytes_atomic
 from rgbt_tracker_ros.data.frames import FramePair
 from rgbt_tracker_ros.errors import DatasetError, InputError
 from rgbt_tracker_ros.evaluation.benchmark import format_rows
-from rgbt_tracker_ros.tracking.base import Tracker, TrackResult, TrackState
+from rgbt_tracker_ros.tracking.base import TrackResult, TrackState
 
 PathLike = Union[str, Path]
 
@@ -500,7 +500,7 @@ def write_detections_bag(path: Path, labels: TeacherLabels) -> None:
 
     from rgbt_tracker_ros.data.rosmsgs import DETECTION_2D_ARRAY, typestore
     from rgbt_tracker_ros.data.topics import RGB_FRAME_ID
-    from rgbt_tracker_ros.ros.messages import MessageTypes, make_header, tracking_output
+    from rgbt_tracker_ros.node.messages import MessageTypes, make_header, tracking_output
 
     types, store = MessageTypes.from_rosbags(), typestore()
     if path.exists():
@@ -520,72 +520,3 @@ def write_detections_bag(path: Path, labels: TeacherLabels) -> None:
             writer.write(connection, stamp, store.serialize_cdr(message, DETECTION_2D_ARRAY))
     finally:
         writer.close()
-
-
-def label_sequence(
-    tracker: Tracker,
-    pairs: Iterable[FramePair],
-    writer: SequenceWriter,
-    init_box: Optional[np.ndarray] = None,
-    use_ground_truth: bool = True,
-    progress: Optional[Callable[[int], None]] = None,
-) -> int:
-    """Run the teacher over ``pairs`` and store every frame in ``writer``; returns the frames stored.
-
-    The teacher starts on the first pair with ``init_box`` (``None``: the first pair whose RGB
-    ground truth is a valid box, if ``use_ground_truth``); earlier pairs are not labelled. When
-    ``writer`` resumes, pairs up to its last stored frame are skipped and the teacher is
-    re-initialised there with the stored box. ``progress(n)`` is called with each pair read.
-    Trackers exposing DiMP's ``last_response`` / ``last_search_box`` / ``last_features`` /
-    ``last_flag`` attributes provide the response maps and features.
-    """
-    from rgbt_tracker_ros.data.frames import validate_box
-
-    stored = 0
-    started = False
-    for pair in pairs:
-        if progress is not None:
-            progress(1)
-        if not started:
-            if writer.resume_source_index is not None:
-                if pair.index < writer.resume_source_index:
-                    continue
-                if pair.index != writer.resume_source_index:
-                    raise DatasetError(
-                        f"sequence {writer.name}: cannot resume, source frame {writer.resume_source_index} "
-                        "was not found"
-                    )
-                tracker.initialize(pair, writer.resume_box)
-                writer.mark_resumed()
-                started = True
-                continue
-            box = init_box
-            if box is None and use_ground_truth and pair.gt_rgb is not None:
-                try:
-                    box = validate_box(pair.gt_rgb, pair.size)
-                except InputError:
-                    box = None
-            if box is None:
-                continue
-            result = tracker.initialize(pair, validate_box(box, pair.size))
-            writer.entry["init"].setdefault("source_index", int(pair.index))
-            started = True
-        else:
-            result = tracker.track(pair)
-        writer.add(
-            pair,
-            result,
-            getattr(tracker, "last_response", None),
-            getattr(tracker, "last_search_box", None),
-            source_index=pair.index,
-            stamp_ns=None if pair.stamp_rgb is None else int(round(pair.stamp_rgb * 1e9)),
-            features=getattr(tracker, "last_features", None),
-            flag=getattr(tracker, "last_flag", "") or "",
-        )
-        stored += 1
-    if not started and writer.resume_source_index is None:
-        raise InputError(
-            f"sequence {writer.name}: no initial box; pass --init or --init-file "
-            "(no frame has a valid ground-truth box)"
-        )
-    return stored
