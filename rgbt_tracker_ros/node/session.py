@@ -28,6 +28,7 @@ import bisect
 import logging
 import queue
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -54,7 +55,8 @@ class SessionOutput:
     """One tracked frame: the frame it belongs to, its decoded pair, the result and the track id.
 
     ``extras`` is what the session's ``capture`` hook read from the tracker right after this frame
-    (e.g. the teacher's response map), ``None`` without a hook.
+    (e.g. the teacher's response map), ``None`` without a hook. ``decode_s`` and ``inference_s`` are
+    the wall times of decoding the pair and of the tracker call.
     """
 
     frame: StampedFrame
@@ -63,6 +65,8 @@ class SessionOutput:
     track_id: str
     initialized: bool = False
     extras: Any = None
+    decode_s: float = 0.0
+    inference_s: float = 0.0
 
 
 @dataclass
@@ -148,6 +152,7 @@ class TrackingSession:
         self._tracker = tracker
         self._enabled = True
         self._pending_init: Optional[_InitRequest] = None
+        self._initialising = False
         self._generation = 0
         self._ids_issued = 0
         self._track_id = ""
@@ -213,7 +218,8 @@ class TrackingSession:
 
     @property
     def init_pending(self) -> bool:
-        return self._pending_init is not None
+        """An init was requested and its track id is not issued yet (queued, or being applied now)."""
+        return self._pending_init is not None or self._initialising
 
     # ---- called from the worker thread only ----
     def step(self, frame: Optional[StampedFrame]) -> list[SessionOutput]:
@@ -232,20 +238,33 @@ class TrackingSession:
             if request is not None:
                 init_frame = self._resolve_init_frame(request, frame)
                 if init_frame is not None:
-                    self._pending_init = None
+                    self._pending_init, self._initialising = None, True
         outputs: list[SessionOutput] = []
         if request is not None and init_frame is not None:
-            pair = self._decode(init_frame.item)
-            result = tracker.initialize(pair, request.box)
-            extras = self._capture(tracker) if self._capture else None
+            try:
+                started = time.perf_counter()
+                pair = self._decode(init_frame.item)
+                decoded = time.perf_counter()
+                result = tracker.initialize(pair, request.box)
+                tracked = time.perf_counter()
+                extras = self._capture(tracker) if self._capture else None
+            except BaseException:
+                with self._lock:
+                    self._initialising = False
+                raise
             with self._lock:
+                self._initialising = False  # in the same locked step as issuing the id: init_pending never lapses
                 if self._generation != generation:
                     return []
                 self._ids_issued += 1
                 self._track_id = str(self._ids_issued)
                 self._last_stamp_ns = init_frame.stamp_ns
                 self.last_result = result
-                outputs.append(SessionOutput(init_frame, pair, result, self._track_id, True, extras))
+                outputs.append(
+                    SessionOutput(
+                        init_frame, pair, result, self._track_id, True, extras, decoded - started, tracked - decoded
+                    )
+                )
         with self._lock:
             track_id, last_stamp_ns = self._track_id, self._last_stamp_ns
             if frame is None or not track_id or (last_stamp_ns is not None and frame.stamp_ns <= last_stamp_ns):
@@ -254,15 +273,22 @@ class TrackingSession:
             if self._replay_cached and last_stamp_ns is not None:
                 pending = self._cache.between(last_stamp_ns, frame.stamp_ns) + pending
         for next_frame in pending:
+            started = time.perf_counter()
             pair = self._decode(next_frame.item)
+            decoded = time.perf_counter()
             result = tracker.track(pair)
+            tracked = time.perf_counter()
             extras = self._capture(tracker) if self._capture else None
             with self._lock:
                 if self._generation != generation:
                     return []
                 self._last_stamp_ns = next_frame.stamp_ns
                 self.last_result = result
-                outputs.append(SessionOutput(next_frame, pair, result, track_id, False, extras))
+                outputs.append(
+                    SessionOutput(
+                        next_frame, pair, result, track_id, False, extras, decoded - started, tracked - decoded
+                    )
+                )
         return outputs
 
     def _resolve_init_frame(self, request: _InitRequest, frame: Optional[StampedFrame]) -> Optional[StampedFrame]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import message_filters
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from rgbt_tracker_ros.data import topics
-from rgbt_tracker_ros.node.parameters import RELIABILITIES, TRANSPORTS, NodeParameter, check_choice
+from rgbt_tracker_ros.errors import InputError
+from rgbt_tracker_ros.node.parameters import RELIABILITIES, TRANSPORTS, NodeParameter, check_choice, coerce
 
 #: Relative input topic names, so a node namespace applies; remap them in the launch file.
 RGB_INPUT = topics.RGB_TOPIC.lstrip("/")
@@ -45,18 +46,49 @@ def load_tracker(tracker: str, model: str, params: str, device: str, fp16: bool)
 
 
 def declare_parameters(node: Node, table: tuple[NodeParameter, ...]) -> None:
-    """Declare every parameter of ``table`` with its default and description."""
-    for parameter in table:
+    """Declare every parameter of ``table`` with its default and description, dynamically typed.
+
+    Values are checked by :func:`check_parameters` (start-up) and, for ``ros2 param set``, by a
+    set-parameters callback registered after the declarations; both use
+    :func:`rgbt_tracker_ros.node.parameters.coerce`, so an integer for a float is accepted and a
+    wrong type is one clear line instead of a dead node.
+    """
+    for declared in table:
         node.declare_parameter(
-            parameter.name,
-            parameter.default,
-            ParameterDescriptor(description=parameter.description, read_only=parameter.read_only),
+            declared.name,
+            declared.default,
+            ParameterDescriptor(description=declared.described, read_only=declared.read_only, dynamic_typing=True),
         )
+    node.add_on_set_parameters_callback(_check_set_parameters)
+
+
+def _check_set_parameters(parameters: list) -> SetParametersResult:
+    """Refuse a ``ros2 param set`` whose value has the wrong type (an integer for a float is fine)."""
+    for changed in parameters:
+        try:
+            coerce(changed.name, changed.value)
+        except KeyError:
+            continue  # not ours (use_sim_time and other rclpy parameters)
+        except InputError as err:
+            return SetParametersResult(successful=False, reason=str(err))
+    return SetParametersResult(successful=True)
+
+
+def check_parameters(node: Node, table: tuple[NodeParameter, ...]) -> None:
+    """:class:`InputError` naming every declared parameter whose value has the wrong type."""
+    errors = []
+    for declared in table:
+        try:
+            parameter(node, declared.name)
+        except InputError as err:
+            errors.append(str(err))
+    if errors:
+        raise InputError("; ".join(errors))
 
 
 def parameter(node: Node, name: str) -> Any:
-    """The current value of a declared parameter."""
-    return node.get_parameter(name).value
+    """The current value of a declared parameter, as its declared type (:class:`InputError` if it is not)."""
+    return coerce(name, node.get_parameter(name).value)
 
 
 def sensor_qos(reliability: str, depth: int) -> QoSProfile:
@@ -64,7 +96,7 @@ def sensor_qos(reliability: str, depth: int) -> QoSProfile:
     check_choice("qos_reliability", reliability, RELIABILITIES)
     return QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
-        depth=int(depth),
+        depth=depth,
         reliability=ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort" else ReliabilityPolicy.RELIABLE,
         durability=DurabilityPolicy.VOLATILE,
     )
@@ -73,8 +105,8 @@ def sensor_qos(reliability: str, depth: int) -> QoSProfile:
 class PairInput:
     """RGB + thermal subscriptions joined by message_filters' ApproximateTimeSynchronizer.
 
-    ``on_pair(rgb_msg, thermal_msg)`` gets every synchronised pair; ``on_message(modality)`` every
-    raw message (for input counts). Created on activation and destroyed on deactivation, so an
+    ``on_pair(rgb_msg, thermal_msg)`` gets every synchronised pair; ``on_message(modality, msg)``
+    every raw message first (input counts, timing). Created on activation and destroyed on deactivation, so an
     inactive node does not receive images at all.
     """
 
@@ -82,7 +114,7 @@ class PairInput:
         self,
         node: Node,
         on_pair: Callable[[Any, Any], None],
-        on_message: Callable[[str], None],
+        on_message: Callable[[str, Any], None],
     ) -> None:
         self._node = node
         qos = sensor_qos(parameter(node, "qos_reliability"), parameter(node, "qos_depth"))
@@ -91,10 +123,10 @@ class PairInput:
             transport = check_choice(f"{modality}_transport", parameter(node, f"{modality}_transport"), TRANSPORTS)
             msg_type, topic = (Image, base) if transport == "raw" else (CompressedImage, f"{base}/compressed")
             subscriber = message_filters.Subscriber(node, msg_type, topic, qos_profile=qos)
-            subscriber.registerCallback(lambda _msg, modality=modality: on_message(modality))
+            subscriber.registerCallback(lambda msg, modality=modality: on_message(modality, msg))
             self.subscribers.append(subscriber)
         self.synchronizer = message_filters.ApproximateTimeSynchronizer(
-            self.subscribers, int(parameter(node, "sync_queue_size")), float(parameter(node, "sync_slop"))
+            self.subscribers, parameter(node, "sync_queue_size"), parameter(node, "sync_slop")
         )
         self.synchronizer.registerCallback(on_pair)
 

@@ -29,7 +29,14 @@ from rgbt_tracker_ros.data import topics
 from rgbt_tracker_ros.data.bags import ground_truth_boxes
 from rgbt_tracker_ros.data.bundle import BundleWriter, SequenceWriter, file_sha256
 from rgbt_tracker_ros.errors import InputError, RgbtError
-from rgbt_tracker_ros.ros.common import OUTPUT_QOS, PairInput, declare_parameters, load_tracker, parameter
+from rgbt_tracker_ros.ros.common import (
+    OUTPUT_QOS,
+    PairInput,
+    check_parameters,
+    declare_parameters,
+    load_tracker,
+    parameter,
+)
 from rgbt_tracker_ros.node.messages import MessageTypes, decode_pair, detection_to_box, stamp_to_ns, tracking_output
 from rgbt_tracker_ros.node.parameters import TEACHER_NODE_PARAMETERS, optional_box
 from rgbt_tracker_ros.tracking.base import TrackState
@@ -43,6 +50,7 @@ class TeacherNode(Node):
     def __init__(self, node_name: str = "teacher_node", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         declare_parameters(self, TEACHER_NODE_PARAMETERS)
+        check_parameters(self, TEACHER_NODE_PARAMETERS)
         model, out = str(parameter(self, "model")), str(parameter(self, "out"))
         if not model or not Path(model).is_file():
             raise InputError(f"parameter model must name the teacher checkpoint file, got {model!r}")
@@ -57,7 +65,7 @@ class TeacherNode(Node):
             {"checkpoint": str(Path(model).resolve()), "sha256": file_sha256(model),
              "params": parameter(self, "tracker_params") or "dimp"},
             frames=parameter(self, "frames"),
-            chunk_size=int(parameter(self, "chunk_size")),
+            chunk_size=parameter(self, "chunk_size"),
             feature_keys=feature_keys,
             resume=True,
         )
@@ -66,11 +74,11 @@ class TeacherNode(Node):
         self._writer_track = ""
         self._init_origin = ""
         self._pair_count = 0
-        self._queue = FrameQueue(int(parameter(self, "queue_max")))
+        self._queue = FrameQueue(parameter(self, "queue_max"))
         self._session = TrackingSession(
             self._decode,
-            cache_size=int(parameter(self, "frame_cache_size")),
-            stamp_tolerance_ns=int(float(parameter(self, "init_stamp_tolerance")) * 1e9),
+            cache_size=parameter(self, "frame_cache_size"),
+            stamp_tolerance_ns=int(parameter(self, "init_stamp_tolerance") * 1e9),
             tracker=self._tracker,
             replay_cached=True,
             capture=teacher_outputs,
@@ -83,7 +91,7 @@ class TeacherNode(Node):
                 Detection2DArray, topics.GROUND_TRUTH_TOPIC.lstrip("/"), self._on_ground_truth, OUTPUT_QOS
             )
         self.create_service(Trigger, "~/reset", self._on_reset)
-        self._pairs = PairInput(self, self._on_pair, lambda _modality: None)
+        self._pairs = PairInput(self, self._on_pair, lambda _modality, _msg: None)
         self._worker = InferenceWorker(self._queue, self._session, self._store, self._on_worker_error, name="teacher")
         self._worker.start()
         self.create_timer(10.0, self._report_progress)

@@ -1,10 +1,13 @@
 """``track_node``: real-time RGB-T single-object tracking as a ROS 2 lifecycle node (Humble, Jazzy).
 
-Lifecycle: *configure* checks the parameters and creates the services, the ``~/init`` subscription
-and the publishers; *activate* loads the model (CUDA when present with ``device: auto``; the log
-and the ``device`` diagnostic say which), subscribes to the cameras and starts the inference
-thread; *deactivate* stops them and frees the model (and its CUDA memory); *cleanup* removes the
-interfaces. ``autostart: true`` runs configure + activate at start-up.
+Lifecycle: *configure* checks the parameters (types included: an integer is fine for a float) and
+creates the services, the ``~/init`` subscription and the publishers; *activate* loads the model
+(CUDA when present with ``device: auto``; the log and the ``device`` diagnostic say which),
+subscribes to the cameras and starts the inference thread; *deactivate* stops them and frees the
+model (and its CUDA memory); *cleanup* removes the interfaces. ``autostart: true`` runs configure +
+activate at start-up. A transition that fails (a wrong parameter type, a model that does not load)
+logs one line, undoes what it had started and leaves the node alive in the previous state
+(unconfigured / inactive); the ``tracker`` diagnostic reports the state and the error.
 
 Data path: ``message_filters`` ApproximateTimeSynchronizer -> :class:`NewestPairSlot` ->
 inference thread (:class:`InferenceWorker` + :class:`TrackingSession`) -> ``~/detections`` and,
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import gc
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import rclpy
 from cv_bridge import CvBridge
@@ -39,7 +42,14 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from rgbt_tracker_ros.data.sync import NewestPairSlot
 from rgbt_tracker_ros.errors import RgbtError
 from rgbt_tracker_ros.node import diagnostics as health
-from rgbt_tracker_ros.ros.common import OUTPUT_QOS, PairInput, declare_parameters, load_tracker, parameter
+from rgbt_tracker_ros.ros.common import (
+    OUTPUT_QOS,
+    PairInput,
+    check_parameters,
+    declare_parameters,
+    load_tracker,
+    parameter,
+)
 from rgbt_tracker_ros.node.messages import MessageTypes, decode_pair, detection_to_box, stamp_to_ns, tracking_output
 from rgbt_tracker_ros.node.debug_image import render_debug_image
 from rgbt_tracker_ros.node.parameters import TRACK_NODE_PARAMETERS, optional_box
@@ -62,6 +72,20 @@ def fill_status(stat: Any, record: health.HealthRecord) -> Any:
     return stat
 
 
+def _reporting_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A diagnostic task that reports an :class:`RgbtError` (e.g. a mistyped parameter) as ERROR instead of
+    raising it into the executor."""
+
+    def run(stat: Any) -> Any:
+        try:
+            return task(stat)
+        except RgbtError as err:
+            stat.summary(DiagnosticStatus.ERROR, str(err))
+            return stat
+
+    return run
+
+
 class TrackNode(LifecycleNode):
     """The tracking lifecycle node (see the module docstring)."""
 
@@ -77,96 +101,121 @@ class TrackNode(LifecycleNode):
         self._pairs: Optional[PairInput] = None
         self._tracker = None
         self._device: Optional[str] = None
-        self._image_health: Optional[health.ImageHealth] = None
+        self._last_pair = None
         self._initial_box: Optional[list[float]] = None
         self._detections_pub = None
         self._debug_pub = None
-        self._services: list = []
+        # not ``_services``: rclpy's Node keeps the services its executor serves under that name
+        self._command_services: list = []
         self._init_sub = None
+        self._lifecycle_state = "unconfigured"
+        self._transition_error = ""
+        self._last_message_s = 0.0
+        self._diagnostics_started_s = 0.0
         self._rate_diagnostics: list[HeaderlessTopicDiagnostic] = []
         self._updater = Updater(self)
         self._updater.setHardwareID("rgbt_tracker_ros")
-        self._updater.add("pipeline", self._diagnose_pipeline)
-        self._updater.add("tracker", self._diagnose_tracker)
-        self._updater.add("modality health", self._diagnose_modalities)
-        self._updater.add("device", self._diagnose_device)
+        for name, task in (
+            ("pipeline", self._diagnose_pipeline),
+            ("tracker", self._diagnose_tracker),
+            ("modality health", self._diagnose_modalities),
+            ("device", self._diagnose_device),
+        ):
+            self._updater.add(name, _reporting_errors(task))
 
     # ------------------------------------------------------------------ lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
+            check_parameters(self, TRACK_NODE_PARAMETERS)
             initial_box = optional_box(parameter(self, "initial_box"))
             self._session = TrackingSession(
                 self._decode,
-                cache_size=int(parameter(self, "frame_cache_size")),
-                stamp_tolerance_ns=int(float(parameter(self, "init_stamp_tolerance")) * 1e9),
+                cache_size=parameter(self, "frame_cache_size"),
+                stamp_tolerance_ns=int(parameter(self, "init_stamp_tolerance") * 1e9),
             )
         except RgbtError as err:
-            self.get_logger().error(f"configure failed: {err}")
-            return TransitionCallbackReturn.FAILURE
+            return self._failed("configure", err, "unconfigured")
         self._initial_box = initial_box
         self._detections_pub = self.create_lifecycle_publisher(Detection2DArray, "~/detections", OUTPUT_QOS)
         if parameter(self, "debug_image"):
             self._debug_pub = self.create_lifecycle_publisher(Image, "~/debug_image", OUTPUT_QOS)
         self._init_sub = self.create_subscription(Detection2D, "~/init", self._on_init, OUTPUT_QOS)
-        self._services = [
+        self._command_services = [
             self.create_service(Trigger, "~/reset", self._on_reset),
             self.create_service(SetBool, "~/enable", self._on_enable),
         ]
+        self._entered("inactive")
         self.get_logger().info("configured; activate to load the model and subscribe to the cameras")
         return super().on_configure(state)
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
-        requested = parameter(self, "device")
         try:
-            started = time.monotonic()
-            self._tracker = load_tracker(
-                parameter(self, "tracker"), parameter(self, "model"), parameter(self, "tracker_params"),
-                requested, parameter(self, "fp16"),
-            )
-        except (RgbtError, FileNotFoundError) as err:
-            self.get_logger().error(f"cannot load the model: {err}")
-            return TransitionCallbackReturn.FAILURE
+            self._activate(state)
+        except Exception as err:  # noqa: BLE001 - any failure is reported and undone; the node stays inactive
+            self._stop_inference()
+            super().on_deactivate(state)  # the lifecycle publishers were enabled before the failure
+            return self._failed("activate", err, "inactive")
+        self._entered("active")
+        self.get_logger().info(f"tracking {' + '.join(self._pairs.topics)}; send a box on ~/init")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _activate(self, state: State) -> None:
+        """Load the model, enable the publishers, subscribe to the cameras, then start the inference thread."""
+        requested = parameter(self, "device")
+        started = time.monotonic()
+        self._tracker = load_tracker(
+            parameter(self, "tracker"), parameter(self, "model"), parameter(self, "tracker_params"),
+            requested, parameter(self, "fp16"),
+        )
         self._device = str(getattr(self._tracker, "device", "cpu"))
-        fp16 = self._fp16_active()
         reason = "" if requested != "auto" or self._device.startswith("cuda") else " (CUDA not available to torch)"
         self.get_logger().info(
             f"model loaded in {time.monotonic() - started:.1f} s on {self._device}{reason}"
-            + (", fp16" if fp16 else "")
+            + (", fp16" if self._fp16_active() else "")
         )
         self._updater.setHardwareID(self._device)
-        activated = super().on_activate(state)  # enables the lifecycle publishers before the first result
-        if activated != TransitionCallbackReturn.SUCCESS:
-            return activated
+        if super().on_activate(state) != TransitionCallbackReturn.SUCCESS:  # publishers on before the first result
+            raise RgbtError("the lifecycle publishers could not be activated")
         self._session.attach(self._tracker)
         if self._initial_box is not None:
             self._session.request_init(self._initial_box)
         self._slot = NewestPairSlot()
-        bounds = {
-            "min": float(parameter(self, "expected_rate_min")),
-            "max": float(parameter(self, "expected_rate_max")),
-        }
+        bounds = {"min": parameter(self, "expected_rate_min"), "max": parameter(self, "expected_rate_max")}
         self._rate_diagnostics = [
             HeaderlessTopicDiagnostic(name, self._updater, FrequencyStatusParam(bounds, 0.1, 10))
             for name in ("synchronised pairs", "detections")
         ]
+        self._pairs = PairInput(self, self._on_pair, self._on_message)
         self._worker = InferenceWorker(self._slot, self._session, self._publish, self._on_worker_error)
         self._worker.start()
-        self._pairs = PairInput(self, self._on_pair, self._stats.count_input)
-        self.get_logger().info(f"tracking {' + '.join(self._pairs.topics)}; send a box on ~/init")
-        return TransitionCallbackReturn.SUCCESS
+
+    def _failed(self, transition: str, error: Exception, state: str) -> TransitionCallbackReturn:
+        """Log and report a failed transition; the node stays in ``state``."""
+        self._transition_error = f"{transition} failed: {error}"
+        self.get_logger().error(
+            f"{self._transition_error}; the node stays {state} "
+            f"(retry: ros2 lifecycle set {self.get_fully_qualified_name()} {transition})"
+        )
+        return TransitionCallbackReturn.FAILURE
+
+    def _entered(self, state: str) -> None:
+        self._lifecycle_state, self._transition_error = state, ""
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._stop_inference()
+        self._entered("inactive")
         self.get_logger().info("deactivated: model freed")
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self._destroy_interfaces()
+        self._entered("unconfigured")
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         self._stop_inference()
         self._destroy_interfaces()
+        self._entered("finalized")
         return super().on_shutdown(state)
 
     def _stop_inference(self) -> None:
@@ -190,9 +239,9 @@ class TrackNode(LifecycleNode):
             torch.cuda.empty_cache()
 
     def _destroy_interfaces(self) -> None:
-        for service in self._services:
+        for service in self._command_services:
             self.destroy_service(service)
-        self._services = []
+        self._command_services = []
         if self._init_sub is not None:
             self.destroy_subscription(self._init_sub)
             self._init_sub = None
@@ -203,11 +252,19 @@ class TrackNode(LifecycleNode):
         self._session = None
 
     def _fp16_active(self) -> bool:
-        return bool(parameter(self, "fp16")) and bool(self._device and self._device.startswith("cuda"))
+        return bool(self._device and self._device.startswith("cuda")) and parameter(self, "fp16")
 
     # ------------------------------------------------------------------ callbacks (executor thread)
+    def _on_message(self, modality: str, msg: Any) -> None:
+        """Every raw image: input counts and the transport stage (its stamp to now, on the node's clock)."""
+        self._last_message_s = time.monotonic()
+        self._stats.count_input(modality)
+        self._stats.add_stage("transport", (self.get_clock().now().nanoseconds - stamp_to_ns(msg.header.stamp)) / 1e9)
+
     def _on_pair(self, rgb_msg: Any, thermal_msg: Any) -> None:
-        frame = StampedFrame(stamp_to_ns(rgb_msg.header.stamp), (rgb_msg, thermal_msg))
+        now = time.monotonic()
+        self._stats.add_stage("pairing", now - self._last_message_s)
+        frame = StampedFrame(stamp_to_ns(rgb_msg.header.stamp), (rgb_msg, thermal_msg, now))
         self._session.remember(frame)
         self._slot.put(frame)
         self._rate_diagnostics[0].tick()
@@ -248,24 +305,31 @@ class TrackNode(LifecycleNode):
 
     # ------------------------------------------------------------------ inference thread
     def _decode(self, item: Any):
-        rgb_msg, thermal_msg = item
+        rgb_msg, thermal_msg, received_s = item
+        self._stats.add_stage("queue", time.monotonic() - received_s)
         return decode_pair(rgb_msg, thermal_msg)
 
     def _publish(self, output: SessionOutput) -> None:
+        started = time.monotonic()
         result = output.result
         rgb_header = output.frame.item[0].header
         box = None if TrackState(result.state) == TrackState.LOST else result.box
         self._detections_pub.publish(tracking_output(rgb_header, box, result.score, output.track_id, self._types))
         latency = (self.get_clock().now().nanoseconds - output.frame.stamp_ns) / 1e9
-        self._stats.count_processed(latency, result.timings.get("total"))
+        self._stats.count_processed(latency, output.inference_s)
+        self._stats.add_stage("decode", output.decode_s)
+        self._stats.add_stage("inference", output.inference_s)
         if self._rate_diagnostics:
             self._rate_diagnostics[1].tick()
-        self._image_health = health.image_health(output.pair.rgb, output.pair.thermal)
+        self._last_pair = output.pair  # image health is computed from it once per diagnostics period
+        published = time.monotonic()
+        self._stats.add_stage("publish", published - started)
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
             canvas = render_debug_image(output.pair.rgb, output.pair.thermal, result, output.track_id)
             image = self._bridge.cv2_to_imgmsg(canvas, encoding="bgr8")
             image.header = rgb_header
             self._debug_pub.publish(image)
+            self._stats.add_stage("debug image", time.monotonic() - published)
 
     def _on_worker_error(self, error: Exception) -> None:
         self._stats.count_bad(str(error))
@@ -276,15 +340,16 @@ class TrackNode(LifecycleNode):
 
     # ------------------------------------------------------------------ diagnostics (executor thread)
     def _thresholds(self) -> health.HealthThresholds:
-        spread = float(parameter(self, "flat_thermal_spread"))
+        spread = parameter(self, "flat_thermal_spread")
         return health.HealthThresholds(
-            latency_warn_s=float(parameter(self, "latency_warn")),
-            latency_error_s=float(parameter(self, "latency_error")),
-            dark_rgb_mean=float(parameter(self, "dark_rgb_mean")),
+            latency_warn_s=parameter(self, "latency_warn"),
+            latency_error_s=parameter(self, "latency_error"),
+            dark_rgb_mean=parameter(self, "dark_rgb_mean"),
             flat_thermal_spread=spread if spread > 0 else None,
         )
 
     def _diagnose_pipeline(self, stat: Any) -> Any:
+        self._diagnostics_started_s = time.monotonic()  # the first task of each updater run (see _diagnose_device)
         self._stats.set_pair_counts(self._slot.received, self._slot.dropped)
         return fill_status(stat, self._stats.record(self._thresholds()))
 
@@ -300,18 +365,24 @@ class TrackNode(LifecycleNode):
                 track_id=session.track_id if session is not None else "",
                 state=TrackState(result.state).value if result is not None else None,
                 score=float(result.score) if result is not None else None,
+                lifecycle=self._lifecycle_state,
+                error=self._transition_error,
             ),
         )
 
     def _diagnose_modalities(self, stat: Any) -> Any:
-        return fill_status(stat, health.modality_record(self._image_health, self._thresholds()))
+        pair = self._last_pair
+        image_health = health.image_health(pair.rgb, pair.thermal) if pair is not None else None
+        return fill_status(stat, health.modality_record(image_health, self._thresholds()))
 
     def _diagnose_device(self, stat: Any) -> Any:
         memory = health.cuda_memory(self._device) if self._device else None
         record = health.device_record(
             self._device, parameter(self, "device"), self._fp16_active(), self._thresholds(), memory
         )
-        return fill_status(stat, record)
+        fill_status(stat, record)
+        self._stats.add_stage("diagnostics", time.monotonic() - self._diagnostics_started_s)
+        return stat
 
 
 def main(args: Optional[list[str]] = None) -> None:
@@ -324,6 +395,9 @@ def main(args: Optional[list[str]] = None) -> None:
         if parameter(node, "autostart"):
             if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
                 node.trigger_activate()
+    except RgbtError as err:
+        node.get_logger().error(f"{err}; not starting automatically")
+    try:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
