@@ -125,6 +125,42 @@ def test_sequence_list_file_and_official_list_rule(lasher_root, tmp_path):
         resolve_sequences(protocol, lasher_root, str(write_lines(tmp_path / "bad.txt", ["nosuch"])))
 
 
+def test_length_mismatch_warned_on_stderr_and_listed_per_sequence(tmp_path, capsys):
+    root = tmp_path / "rgbt234"
+    for name in ("seqA", "seqB"):
+        write_lines(root / name / "visible.txt", GT)
+        write_lines(root / name / "infrared.txt", GT)
+    far = "200,200,10,10"
+    write_lines(tmp_path / "res" / "seqA.txt", GT[:2] + [far])  # 1 row short: frames 1-3 scored, 2 hits
+    write_lines(tmp_path / "res" / "seqB.txt", [GT[0], far, GT[0], GT[0], far])  # 1 row long: 3 hits in 1-4
+    out = tmp_path / "report.json"
+    assert run_cli("--protocol", "rgbt234", "--results", tmp_path / "res", "--annotations", root,
+                   "--json", out) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {tmp_path / 'res' / 'seqA.txt'}: result has 1 row fewer than the ground truth (4 frames): "
+        "frame 4 not scored",
+        f"warning: {tmp_path / 'res' / 'seqB.txt'}: result has 1 row more than the ground truth (4 frames): "
+        "row 5 ignored",
+    ]
+    row = next(line for line in captured.out.splitlines() if line.startswith("res"))
+    assert row.split()[1:] == ["70.8", "67.5"]  # MPR (2/3 + 3/4) / 2; MSR the same times 20/21
+    document = json.loads(out.read_text())
+    assert document["num_frames"] == 7
+    assert document["per_sequence"]["seqA"] == pytest.approx({
+        "frames": 3, "MPR": 200 / 3, "MSR": 200 / 3 * 20 / 21,
+        "adjustment": "result has 1 row fewer than the ground truth (4 frames): frame 4 not scored"})
+    assert document["per_sequence"]["seqB"]["adjustment"] == (
+        "result has 1 row more than the ground truth (4 frames): row 5 ignored")
+    write_lines(tmp_path / "res" / "seqA.txt", GT)
+    write_lines(tmp_path / "res" / "seqB.txt", GT)
+    assert run_cli("--protocol", "rgbt234", "--results", tmp_path / "res", "--annotations", root,
+                   "--json", out) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert "adjustment" not in json.loads(out.read_text())["per_sequence"]["seqA"]
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -132,7 +168,8 @@ def test_sequence_list_file_and_official_list_rule(lasher_root, tmp_path):
         ("", "is empty"),
         ("1,2,3,4\n1,2,3\n", "line 2: 3 values but line 1 has 4"),
         ("1,2,x,4\n", "line 1: not a list of numbers"),
-        ("10,10,10,10\n", "1 boxes for 4 ground-truth frames"),
+        ("10,10,10,10\n" * 3, "seqB.txt: result has 1 row fewer than the ground truth (4 frames); the lasher "
+                                "toolkit cannot score a result shorter than the ground truth"),
     ],
 )
 def test_bad_result_files_give_one_clear_line(lasher_root, results, content, message, capsys):

@@ -23,8 +23,9 @@ FAR = [200.0, 200.0, 10.0, 10.0]
 PERFECT_SUCCESS = 100.0 * 20 / 21
 
 
-def scores(protocol: str, predictions, gt, gt_infrared=None, predictions_infrared=None) -> dict[str, float]:
-    """Headline scores of one sequence."""
+def one_sequence(protocol: str, predictions, gt, gt_infrared=None, predictions_infrared=None):
+    """Frame errors and headline scores of one sequence (dual protocols: infrared GT = visible GT
+    unless given)."""
     p = get_protocol(protocol)
     gt = np.asarray(gt, dtype=float)
     if p.dual_ground_truth and gt_infrared is None:
@@ -36,7 +37,12 @@ def scores(protocol: str, predictions, gt, gt_infrared=None, predictions_infrare
         None if gt_infrared is None else np.asarray(gt_infrared, dtype=float),
         None if predictions_infrared is None else np.asarray(predictions_infrared, dtype=float),
     )
-    return headline_scores(p, aggregate(p, [sequence_score(p, "seq", errors)]))
+    return errors, headline_scores(p, aggregate(p, [sequence_score(p, "seq", errors)]))
+
+
+def scores(protocol: str, predictions, gt, gt_infrared=None, predictions_infrared=None) -> dict[str, float]:
+    """Headline scores of one sequence."""
+    return one_sequence(protocol, predictions, gt, gt_infrared, predictions_infrared)[1]
 
 
 def pooled_and_mean(protocol: str, sequences) -> dict[str, float]:
@@ -113,15 +119,49 @@ def test_repair_copies_the_raw_previous_box_before_first_frame_replacement():
     assert scores("lasher", [FAR, [np.nan] * 4, BOX], [BOX] * 3)["PR"] == pytest.approx(200.0 / 3)
 
 
-def test_truncation_and_short_results():
-    gt = [BOX] * 3
-    assert scores("lasher", [BOX, BOX, BOX, FAR, FAR], gt)["PR"] == pytest.approx(100.0)
-    assert scores("rgbt234", [BOX, BOX, BOX, FAR], gt)["MPR"] == pytest.approx(100.0)
-    for protocol in ("lasher", "rgbt234", "gtot"):
-        with pytest.raises(InputError, match="2 boxes for 3 ground-truth frames"):
-            scores(protocol, [BOX, BOX], gt)
-    # pytracking pads zero boxes, which count as misses.
-    assert scores("otb", [BOX, BOX], gt + [BOX])["PR"] == pytest.approx(50.0)
+def test_result_one_row_long_is_cut_to_the_ground_truth_by_every_protocol():
+    gt = [BOX] * 4
+    long = [BOX, BOX, FAR, BOX, FAR]  # row 5 has no frame; scoring rows 2-5 instead would give 50 %
+    for protocol, name in (("lasher", "PR"), ("otb", "PR"), ("rgbt234", "MPR"), ("rgbt210", "MPR")):
+        errors, result = one_sequence(protocol, long, gt)
+        assert len(errors.overlap) == 4 and result[name] == pytest.approx(75.0), protocol  # 3 of frames 1-4
+        assert errors.adjustment == "result has 1 row more than the ground truth (4 frames): row 5 ignored"
+    errors, result = one_sequence("gtot", long + [FAR], gt)
+    assert result["MPR"] == pytest.approx(75.0)
+    assert errors.adjustment == "result has 2 rows more than the ground truth (4 frames): rows 5-6 ignored"
+
+
+def test_result_one_row_short_scored_as_each_toolkit_scores_it():
+    gt = [BOX] * 4
+    short = [BOX, BOX, FAR]
+    # RGBT234/RGBT210: the frame without a result is not scored: 2 hits of 3 frames (padding: 2 of 4).
+    errors, result = one_sequence("rgbt234", short, gt)
+    assert result == pytest.approx({"MPR": 200.0 / 3, "MSR": 2 / 3 * PERFECT_SUCCESS})
+    assert len(errors.overlap) == 3
+    assert errors.adjustment == "result has 1 row fewer than the ground truth (4 frames): frame 4 not scored"
+    assert one_sequence("rgbt210", short, gt)[1]["MPR"] == pytest.approx(200.0 / 3)
+    # pytracking appends a zero box for frame 4, a miss: 2 hits of 4 frames.
+    errors, result = one_sequence("otb", short, gt)
+    assert result["PR"] == pytest.approx(50.0) and len(errors.overlap) == 4
+    assert errors.adjustment == "result has 1 row fewer than the ground truth (4 frames): zero boxes for frame 4"
+    # The LasHeR toolkit cannot score it: refused, naming the file.
+    with pytest.raises(InputError, match=r"^seq\.txt: result has 1 row fewer than the ground truth \(4 frames\); "
+                                         r"the lasher toolkit cannot score"):
+        frame_errors(get_protocol("lasher"), np.asarray(short, dtype=float), np.asarray(gt, dtype=float),
+                     source="seq.txt")
+    assert one_sequence("lasher", [BOX] * 4, gt)[0].adjustment is None
+
+
+def test_gtot_pools_only_the_frames_a_short_result_covers():
+    p = get_protocol("gtot")
+    scores_ = []
+    for name, predictions, frames in (("short", [BOX, BOX, FAR], 4), ("exact", [BOX, BOX], 2)):
+        gt = np.asarray([BOX] * frames, dtype=float)
+        scores_.append(sequence_score(p, name, frame_errors(p, np.asarray(predictions, dtype=float), gt, gt)))
+    assert [s.frames for s in scores_] == [3, 2]
+    assert scores_[0].adjustment.endswith("frame 4 not scored") and scores_[1].adjustment is None
+    # 4 hits pooled over the 5 scored frames (over all 6 ground-truth frames it would be 66.7).
+    assert headline_scores(p, aggregate(p, scores_))["MPR"] == pytest.approx(80.0)
 
 
 def test_precision_thresholds_gtot_strict_5px_rgbt_inclusive_20px():

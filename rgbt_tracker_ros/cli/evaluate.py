@@ -58,12 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def write_outputs(report, json_path: Path | None, plots_dir: Path | None, extra: dict | None = None) -> None:
-    """Print the notes and the table; write the JSON report (plus ``extra`` top-level entries) and
-    the plots when asked."""
+    """Print the notes and warnings (stderr) and the table; write the JSON report (plus ``extra``
+    top-level entries) and the plots when asked."""
     from rgbt_tracker_ros.evaluation.report import format_table, report_to_dict
 
-    for note in report.notes:
-        print(note, file=sys.stderr)
+    for line in report.notes + report.warnings():
+        print(line, file=sys.stderr)
     print(format_table(report))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,27 +6,38 @@ Each :class:`Protocol` below records those differences as fields; :func:`frame_e
 read from the toolkits' own code (see ``docs`` of each entry in :data:`PROTOCOLS`):
 
 - ``lasher``: LasHeR's MATLAB toolkit (LaSOT toolkit: ``calc_seq_err_robust.m``, ``eval_tracker.m``).
-  Results truncated to the ground-truth length; from frame 2 on, a prediction holding NaN or with
-  ``w <= 0`` or ``h <= 0`` (and non-NaN ground truth) becomes the previous frame's box; then the first
-  prediction is replaced by the ground truth. Centres ``x + (w - 1) / 2``; normalised error divides
-  both centres by the ground-truth ``w, h``. A frame whose ground truth has ANY value ``<= 0`` gets
-  error -1 and overlap -1 (a hit for PR/NPR, a miss for SR). PR at 20 px, NPR at 0.20, SR = mean of
-  the 21-point success curve; per sequence, then the mean over sequences.
+  From frame 2 on, a prediction holding NaN or with ``w <= 0`` or ``h <= 0`` (and non-NaN ground
+  truth) becomes the previous frame's box; then the first prediction is replaced by the ground
+  truth. Centres ``x + (w - 1) / 2``; normalised error divides both centres by the ground-truth
+  ``w, h``. A frame whose ground truth has ANY value ``<= 0`` gets error -1 and overlap -1 (a hit for
+  PR/NPR, a miss for SR). PR at 20 px, NPR at 0.20, SR = mean of the 21-point success curve; per
+  sequence, then the mean over sequences.
 - ``otb``: pytracking's analysis (``calc_seq_err_robust``, OTB/LaSOT style). Same thresholds, first
   frame and previous-box rules, but ground truth is invalid only for ``w <= 0`` or ``h <= 0``, and such
-  frames get centre error +Inf (a MISS for PR) while normalised error and overlap are -1. Results
-  shorter than the ground truth are padded with zero boxes (pytracking does; the others refuse).
+  frames get centre error +Inf (a MISS for PR) while normalised error and overlap are -1.
   pytracking itself raises on NaN or negative-size predictions; we apply the previous-box rule of
   OTB's ``calcSeqErrRobust.m`` instead so that one bad frame does not stop an evaluation.
-- ``rgbt234`` / ``rgbt210``: Li et al.'s MPR/MSR toolkit (``calcPlotErr``, ``main_attrDrawCurve``).
-  No first-frame replacement and no repair of any kind; per frame the smaller centre error and the
-  larger overlap against the visible and the infrared ground truth (MATLAB ``min``/``max`` skip NaN);
-  MPR at 20 px (``<=``), MSR = mean of the 21-point success curve; mean over sequences. Centres use
-  ``x + w / 2`` (identical distances to ``(w - 1) / 2``: the shift cancels).
+- ``rgbt234`` / ``rgbt210``: Li et al.'s MPR/MSR toolkit (``calcPlotErr_TPR.m``,
+  ``main_attrDrawCurve_RGBT234.m``). No first-frame replacement and no repair of any kind; per frame
+  the smaller centre error and the larger overlap against the visible and the infrared ground truth
+  (MATLAB ``min``/``max`` skip NaN); MPR at 20 px (``<=``), MSR = mean of the 21-point success curve;
+  mean over sequences. Centres use ``x + w / 2`` (identical distances to ``(w - 1) / 2``: the shift
+  cancels).
 - ``gtot``: GTOT's toolkit (``calcPlotErr.m``, ``main_drawResult.m``, ``auc.m``). Ground truth
   ``x1 y1 x2 y2`` with ``w = x2 - x1``; dual ground truth as above; frame counts POOLED over all
   sequences; MPR counts ``error < 5`` px (strict) on ``0:0.5:25``; MSR is the trapezoidal area under
   the success curve on ``0:0.02:1``.
+
+Result rows are paired with ground-truth rows by frame index from the first row (:func:`pair_rows`).
+A result file with MORE rows than the ground truth is cut to the ground-truth length by every
+toolkit (LasHeR: ``results(1:size(rect_anno,1),:)``; the RGBT and GTOT toolkits read rows
+``1:seq_length``; pytracking: ``pred_bb[:anno_bb.shape[0]]``). For FEWER rows they differ
+(``Protocol.short_results``): pytracking appends zero boxes (``otb``); the MATLAB toolkits stop with an
+index error. For ``rgbt234``/``rgbt210``/``gtot`` we score the frames that have a result, as the
+``rgbt`` package does (its ``map`` over result and ground truth stops at the shorter; its authors
+calibrated it on published results, JMMAC's RGBT234 files among them); for ``lasher`` the ``rgbt``
+package fails too (its repair loop indexes past the last row), so the file is refused. Every
+adjustment is reported per sequence (``SequenceScore.adjustment``).
 
 Every protocol computes overlap with inclusive pixel counts (OTB's ``calcRectInt``: ``+1`` on the
 intersection sides, ``w * h`` areas). Thresholds are built like MATLAB's colon operator
@@ -80,8 +91,10 @@ class Protocol:
         gt_corners: ground-truth files hold ``x1 y1 x2 y2`` (GTOT), converted with ``w = x2 - x1``.
         official_list: file in ``evaluation/lists`` holding the official test sequences.
         dual_ground_truth: best of visible/infrared per frame (min centre error, max overlap).
-        truncate_results: results longer than the ground truth are cut to its length.
-        short_results: ``"error"`` (refuse) or ``"pad_zero"`` (pytracking: append zero boxes).
+        short_results: what a result file with fewer rows than the ground truth gets (longer
+            ones are cut to the ground-truth length under every protocol): ``"refuse"`` (an
+            :class:`InputError`), ``"pad_zero"`` (zero boxes appended, as pytracking does) or
+            ``"common_frames"`` (only the frames that have a result are scored).
         repair_predictions: from the second frame on, a prediction with NaN, ``w <= 0`` or ``h <= 0``
             becomes the previous (already repaired) box, unless that frame's ground truth has NaN.
         first_frame_from_gt: the first prediction is replaced by the ground truth.
@@ -109,7 +122,6 @@ class Protocol:
     gt_corners: bool
     official_list: str
     dual_ground_truth: bool
-    truncate_results: bool
     short_results: str
     repair_predictions: bool
     first_frame_from_gt: bool
@@ -149,7 +161,6 @@ _LASHER_STYLE = dict(
     success_name="SR",
     gt_corners=False,
     dual_ground_truth=False,
-    truncate_results=True,
     repair_predictions=True,
     first_frame_from_gt=True,
     centre_size_offset=-1.0,
@@ -170,8 +181,7 @@ _RGBT_STYLE = dict(
     ground_truth=(("{seq}/visible.txt", "{seq}/infrared.txt"), ("{seq}/init.txt", "{seq}/init.txt")),
     gt_corners=False,
     dual_ground_truth=True,
-    truncate_results=True,
-    short_results="error",
+    short_results="common_frames",
     repair_predictions=False,
     first_frame_from_gt=False,
     invalid_gt="none",
@@ -194,7 +204,7 @@ PROTOCOLS: dict[str, Protocol] = {
         title="LasHeR (official MATLAB toolkit: PR/NPR/SR)",
         ground_truth=(("{seq}/init.txt",), ("{seq}/visible.txt",), ("{seq}/infrared.txt",), ("{seq}.txt",)),
         official_list="lasher_test.txt",
-        short_results="error",
+        short_results="refuse",
         invalid_gt="any_nonpositive",
         invalid_center_error=-1.0,
         **_LASHER_STYLE,
@@ -250,22 +260,26 @@ def get_protocol(name: str) -> Protocol:
 
 @dataclass
 class FrameErrors:
-    """Per-frame errors of one sequence after the protocol's rules (invalid frames already marked)."""
+    """Per-frame errors of one sequence after the protocol's rules (invalid frames already marked);
+    ``adjustment`` says how result and ground-truth rows were paired when their counts differ."""
 
     center: np.ndarray
     normalized: Optional[np.ndarray]
     overlap: np.ndarray
+    adjustment: Optional[str] = None
 
 
 @dataclass
 class SequenceScore:
-    """Hit counts of one sequence on the protocol's threshold grids (before any averaging)."""
+    """Hit counts of one sequence on the protocol's threshold grids (before any averaging);
+    ``frames`` is the number of frames scored, ``adjustment`` as in :class:`FrameErrors`."""
 
     name: str
     frames: int
     precision_hits: np.ndarray
     normalized_hits: Optional[np.ndarray]
     success_hits: np.ndarray
+    adjustment: Optional[str] = None
 
 
 @dataclass
@@ -277,29 +291,67 @@ class Curves:
     success: np.ndarray
 
 
-def prepare_predictions(protocol: Protocol, predictions: np.ndarray, gt: np.ndarray, source: str = "results") -> np.ndarray:
-    """Apply the protocol's truncation, repair, padding and first-frame rules to ``(N, 4)`` boxes.
+@dataclass(frozen=True)
+class RowPairing:
+    """How the rows of one result file meet the ground truth's: the number of ground-truth frames
+    scored, and the adjustment in words (``None`` when the row counts agree)."""
 
-    Order as in the toolkits: truncate to the ground-truth length, repair invalid boxes with the
-    previous one, pad (pytracking only), then replace the first box by the ground truth.
+    frames: int
+    adjustment: Optional[str]
+
+
+def _span(unit: str, first: int, last: int) -> str:
+    """``"frame 7"`` or ``"frames 7-9"`` (1-based, as the toolkits count)."""
+    return f"{unit} {first}" if first == last else f"{unit}s {first}-{last}"
+
+
+def pair_rows(protocol: Protocol, result_rows: int, gt_rows: int, source: str = "results") -> RowPairing:
+    """Pair result row ``i`` with ground-truth frame ``i``, as ``protocol``'s toolkit does.
+
+    Rows past the last ground-truth frame are ignored (every toolkit). Missing rows follow
+    ``protocol.short_results``: zero boxes are appended (``"pad_zero"``), the frames without a
+    result are not scored (``"common_frames"``), or :class:`InputError` (``"refuse"``).
     """
-    boxes = np.array(predictions, dtype=np.float64, copy=True).reshape(-1, 4)
+    difference = result_rows - gt_rows
+    if difference == 0:
+        return RowPairing(gt_rows, None)
+    rows = f"{abs(difference)} row{'s' if abs(difference) > 1 else ''}"
+    if difference > 0:
+        return RowPairing(
+            gt_rows,
+            f"result has {rows} more than the ground truth ({gt_rows} frames): "
+            f"{_span('row', gt_rows + 1, result_rows)} ignored",
+        )
+    missing = _span("frame", result_rows + 1, gt_rows)
+    if protocol.short_results == "pad_zero":
+        return RowPairing(
+            gt_rows, f"result has {rows} fewer than the ground truth ({gt_rows} frames): zero boxes for {missing}"
+        )
+    if protocol.short_results == "common_frames":
+        return RowPairing(
+            result_rows, f"result has {rows} fewer than the ground truth ({gt_rows} frames): {missing} not scored"
+        )
+    raise InputError(
+        f"{source}: result has {rows} fewer than the ground truth ({gt_rows} frames); the {protocol.name} "
+        f"toolkit cannot score a result shorter than the ground truth"
+    )
+
+
+def _prepare_predictions(protocol: Protocol, predictions: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """One box per frame of ``gt`` from rows paired by :func:`pair_rows`, under the protocol's rules.
+
+    Order as in the toolkits: cut to the ground-truth length, repair invalid boxes with the previous
+    one, append zero boxes (``pad_zero`` only), then replace the first box by the ground truth.
+    """
     frames = len(gt)
-    if len(boxes) > frames and protocol.truncate_results:
-        boxes = boxes[:frames]
+    boxes = np.array(predictions, dtype=np.float64, copy=True).reshape(-1, 4)[:frames]
     if protocol.repair_predictions and len(boxes) > 1:
         with np.errstate(invalid="ignore"):
             invalid = np.isnan(boxes).any(axis=1) | ~(boxes[:, 2] > 0) | ~(boxes[:, 3] > 0)
         invalid &= ~np.isnan(gt[: len(boxes)]).any(axis=1)
         for i in np.flatnonzero(invalid[1:]) + 1:  # in order: a repaired box can feed the next one
             boxes[i] = boxes[i - 1]
-    if len(boxes) < frames:
-        if protocol.short_results == "error":
-            raise InputError(
-                f"{source}: {len(boxes)} boxes for {frames} ground-truth frames; the {protocol.name} toolkit "
-                f"needs one box per frame"
-            )
-        boxes = np.concatenate([boxes, np.zeros((frames - len(boxes), 4))], axis=0)
+    boxes = np.concatenate([boxes, np.zeros((frames - len(boxes), 4))], axis=0)
     if protocol.first_frame_from_gt and frames:
         boxes[0] = gt[0]
     return boxes
@@ -351,11 +403,21 @@ def frame_errors(
 
     ``predictions`` is ``(N, 4)`` ``[x, y, w, h]``; ``predictions_infrared`` a second box per frame
     for the infrared ground truth (two-box result files), else the same boxes are used. Dual
-    protocols need ``gt_infrared`` and take the best of the two modalities per frame.
+    protocols need ``gt_infrared`` and take the best of the two modalities per frame. Rows are
+    paired with frames by :func:`pair_rows` (``source`` names the result file in its messages).
     """
+    if protocol.dual_ground_truth:
+        if gt_infrared is None:
+            raise ValueError(f"protocol {protocol.name} needs visible and infrared ground truth")
+        if len(gt_infrared) != len(gt_visible):
+            raise InputError(
+                f"{source}: visible ground truth has {len(gt_visible)} boxes but infrared has {len(gt_infrared)}"
+            )
+    pairing = pair_rows(protocol, len(predictions), len(gt_visible), source)
+    gt_visible = gt_visible[: pairing.frames]
     with np.errstate(invalid="ignore", divide="ignore"):
         if not protocol.dual_ground_truth:
-            boxes = prepare_predictions(protocol, predictions, gt_visible, source)
+            boxes = _prepare_predictions(protocol, predictions, gt_visible)
             center = centre_errors(boxes, gt_visible, protocol.centre_size_offset)
             normalized = (
                 centre_errors(boxes, gt_visible, protocol.centre_size_offset, normalized=True)
@@ -365,15 +427,10 @@ def frame_errors(
             overlap = overlaps(boxes, gt_visible)
             valid = valid_ground_truth(protocol, gt_visible)
         else:
-            if gt_infrared is None:
-                raise ValueError(f"protocol {protocol.name} needs visible and infrared ground truth")
-            if len(gt_infrared) != len(gt_visible):
-                raise InputError(
-                    f"{source}: visible ground truth has {len(gt_visible)} boxes but infrared has {len(gt_infrared)}"
-                )
+            gt_infrared = gt_infrared[: pairing.frames]
             second = predictions if predictions_infrared is None else predictions_infrared
-            boxes_v = prepare_predictions(protocol, predictions, gt_visible, source)
-            boxes_i = prepare_predictions(protocol, second, gt_infrared, source)
+            boxes_v = _prepare_predictions(protocol, predictions, gt_visible)
+            boxes_i = _prepare_predictions(protocol, second, gt_infrared)
             offset = protocol.centre_size_offset
             center = np.fmin(centre_errors(boxes_v, gt_visible, offset), centre_errors(boxes_i, gt_infrared, offset))
             normalized = None
@@ -388,7 +445,7 @@ def frame_errors(
     if normalized is not None:
         normalized[~valid] = -1.0
     overlap[~valid] = -1.0
-    return FrameErrors(center=center, normalized=normalized, overlap=overlap)
+    return FrameErrors(center=center, normalized=normalized, overlap=overlap, adjustment=pairing.adjustment)
 
 
 def _error_hits(errors: np.ndarray, thresholds: Sequence[float], strict: bool) -> np.ndarray:
@@ -411,6 +468,7 @@ def sequence_score(protocol: Protocol, name: str, errors: FrameErrors) -> Sequen
         precision_hits=_error_hits(errors.center, protocol.error_thresholds, protocol.error_strict),
         normalized_hits=normalized,
         success_hits=success,
+        adjustment=errors.adjustment,
     )
 
 

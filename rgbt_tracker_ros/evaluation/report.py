@@ -5,10 +5,12 @@ report names its protocol (``Protocol.title``); scores are percentages as papers
 
 Bad input follows the official toolkits where they define the outcome and refuses otherwise, with
 one line naming the file: a missing result file stops the MATLAB toolkits (``dlmread``), and stops
-us with the list of missing sequences; results shorter than the ground truth make the MATLAB
-toolkits fail on an index (pytracking pads zero boxes: ``otb`` does the same); an empty or ragged
-result file is refused (LasHeR's toolkit silently scores an empty file 0 through a ``break`` and
-MATLAB's ``dlmread`` pads ragged lines with zeros; neither is a rule worth reproducing silently).
+us with the list of missing sequences; an empty or ragged result file is refused (LasHeR's toolkit
+silently scores an empty file 0 through a ``break`` and MATLAB's ``dlmread`` pads ragged lines with
+zeros; neither is a rule worth reproducing silently). A result file with more or fewer rows than the
+ground truth is paired as :func:`~rgbt_tracker_ros.evaluation.protocols.pair_rows` says for the
+protocol; each such adjustment is a per-sequence ``adjustment`` entry of the report and a warning
+line (:meth:`EvaluationReport.warnings`).
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ class TrackerReport:
     scores: dict[str, float]
     curves: Curves
     sequences: list[SequenceScore]
-    per_sequence: dict[str, dict[str, float]]
+    per_sequence: dict[str, dict[str, Union[float, str]]]
     per_attribute: dict[str, dict[str, float]]
 
 
@@ -68,8 +70,18 @@ class EvaluationReport:
 
     @property
     def frames(self) -> int:
-        """Number of ground-truth frames evaluated per tracker."""
+        """Number of frames scored for the first tracker (the ground truth's, less any frames its
+        short result files left unscored)."""
         return sum(score.frames for score in self.trackers[0].sequences) if self.trackers else 0
+
+    def warnings(self) -> list[str]:
+        """One line per sequence whose result rows did not match its ground truth one to one."""
+        return [
+            f"warning: {result_file(tracker.results_dir, score.name)}: {score.adjustment}"
+            for tracker in self.trackers
+            for score in tracker.sequences
+            if score.adjustment
+        ]
 
 
 def parse_results_argument(value: str) -> tuple[str, Path]:
@@ -118,7 +130,11 @@ def evaluate_tracker(
             source=str(path),
         )
         scores.append(sequence_score(protocol, sequence, errors))
-    per_sequence = {s.name: {"frames": s.frames, **_scores_of(protocol, [s])} for s in scores}
+    per_sequence: dict[str, dict[str, Union[float, str]]] = {}
+    for s in scores:
+        per_sequence[s.name] = {"frames": s.frames, **_scores_of(protocol, [s])}
+        if s.adjustment:
+            per_sequence[s.name]["adjustment"] = s.adjustment
     by_name = {s.name: s for s in scores}
     per_attribute = {}
     for attribute, members in (attributes or {}).items():
@@ -183,8 +199,9 @@ def _curves_dict(protocol: Protocol, curves: Curves) -> dict:
 
 def report_to_dict(report: EvaluationReport) -> dict:
     """The JSON document: protocol, sequences, and per tracker headline / per-sequence /
-    per-attribute scores and curves (rates in percent). With one tracker its scores, per-sequence
-    and per-attribute scores and curves are also at the top level."""
+    per-attribute scores and curves (rates in percent); a per-sequence ``adjustment`` says how
+    result rows were paired with ground-truth frames when their counts differ. With one tracker its
+    scores, per-sequence and per-attribute scores and curves are also at the top level."""
     protocol = report.protocol
     trackers = {}
     for tracker in report.trackers:
