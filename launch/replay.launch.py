@@ -3,14 +3,17 @@
     ros2 launch rgbt_tracker_ros replay.launch.py bag:=/data/synth000001 model:=/path/student.pth \
         initial_box:=120,80,40,60
 
-Starts track.launch.py with ``use_sim_time:=true`` and, after ``start_delay`` seconds (time for the
-model to load), ``ros2 bag play BAG --clock`` so that /clock follows the recording and the node's
-latency and timers use the bag's time. Every track.launch.py argument can be given here too.
+Starts track.launch.py with ``use_sim_time:=true`` and, as soon as the node is active (model
+loaded, cameras subscribed), ``ros2 bag play BAG --clock`` so that /clock follows the recording and
+the node's latency and timers use the bag's time; no frame of the bag is played to a node that is
+still loading, so ``initial_box`` applies to the bag's first frame. If the node cannot activate,
+the bag is not played (the node's log says why). Every track.launch.py argument can be given here too.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, TimerAction
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, RegisterEventHandler
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.event_handlers import OnStateTransition
 from launch_ros.substitutions import FindPackageShare
 
 #: Arguments passed through to track.launch.py (with its defaults).
@@ -36,24 +39,24 @@ def generate_launch_description() -> LaunchDescription:
         [
             DeclareLaunchArgument("bag", description="rosbag2 folder (or .db3/.mcap) to play"),
             DeclareLaunchArgument("rate", default_value="1.0", description="playback rate"),
-            DeclareLaunchArgument(
-                "start_delay", default_value="5.0", description="seconds between starting the node and the bag"
-            ),
             *[DeclareLaunchArgument(name, default_value=value, description=text)
               for name, value, text in TRACK_ARGUMENTS],
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(track_launch),
                 launch_arguments={**passed, "use_sim_time": "true"}.items(),
             ),
-            TimerAction(
-                period=LaunchConfiguration("start_delay"),
-                actions=[
-                    ExecuteProcess(
-                        cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--clock",
-                             "--rate", LaunchConfiguration("rate")],
-                        output="screen",
-                    )
-                ],
+            RegisterEventHandler(
+                OnStateTransition(  # the launch's only lifecycle node: track_node
+                    goal_state="active",
+                    entities=[
+                        ExecuteProcess(
+                            cmd=["ros2", "bag", "play", LaunchConfiguration("bag"), "--clock",
+                                 "--rate", LaunchConfiguration("rate")],
+                            output="screen",
+                        )
+                    ],
+                    handle_once=True,
+                )
             ),
         ]
     )

@@ -90,6 +90,27 @@ def test_tracker_record(args, level, fragment):
     assert record.level == level and fragment in record.message
 
 
+def test_tracker_record_reports_a_failed_transition_as_error():
+    record = tracker_record(False, True, False, "", None, None, "inactive", "activate failed: no such checkpoint")
+    assert record.level == Level.ERROR and record.message == "activate failed: no such checkpoint"
+    assert record.values["lifecycle state"] == "inactive"
+    assert tracker_record(True, True, False, "", None, None, "active", "").level == Level.WARN
+
+
+def test_pipeline_record_reports_node_stages_in_milliseconds():
+    stats = PipelineStats()
+    for seconds in (0.001, 0.002, 0.003):
+        stats.add_stage("decode", seconds)
+    stats.add_stage("inference", 0.05)
+    assert set(stats.stage_summary()) == {"decode", "inference"}
+    assert stats.stage_summary()["decode"]["p50"] == pytest.approx(0.002)
+    values = stats.record(HealthThresholds()).values
+    assert values["stage decode p50 / p95 (ms)"] == "2.00 / 2.90"
+    assert "stage publish p50 / p95 (ms)" not in values
+    with pytest.raises(KeyError):
+        stats.add_stage("no such stage", 1.0)
+
+
 def test_image_health_dark_rgb_and_flat_thermal():
     rgb = np.zeros((40, 40, 3), np.uint8)
     rgb[..., 0] = 10  # luma 0.299 * 10 = 2.99

@@ -12,6 +12,7 @@ from rgbt_tracker_ros.node.parameters import (
     TEACHER_NODE_PARAMETERS,
     TRACK_NODE_PARAMETERS,
     check_choice,
+    coerce,
     optional_box,
     yaml_defaults,
 )
@@ -80,3 +81,27 @@ def test_every_track_node_parameter_is_documented():
     docs = (ROOT / "docs" / "ros.md").read_text()
     missing = [p.name for p in TRACK_NODE_PARAMETERS if f"| `{p.name}` |" not in docs]
     assert missing == []
+
+
+def test_an_integer_is_accepted_for_a_float_and_other_mismatches_are_one_line():
+    assert coerce("expected_rate_min", 5) == 5.0 and isinstance(coerce("expected_rate_min", 5), float)
+    assert coerce("latency_warn", 0.5) == 0.5
+    assert coerce("initial_box", [120, 80, 40, 60]) == [120.0, 80.0, 40.0, 60.0]
+    assert coerce("qos_depth", 7) == 7 and coerce("model", "a.pt") == "a.pt" and coerce("fp16", False) is False
+    for name, value, fragment in [
+        ("latency_warn", "high", "latency_warn must be of type float, got 'high' (string)"),
+        ("qos_depth", 2.5, "qos_depth must be of type integer"),
+        ("qos_depth", True, "(bool)"),
+        ("fp16", 1, "fp16 must be of type bool"),
+        ("model", 3, "model must be of type string"),
+        ("initial_box", ["a", "b"], "initial_box must be of type float list"),
+    ]:
+        with pytest.raises(InputError, match=re.escape(fragment)):
+            coerce(name, value)
+
+
+def test_declared_descriptions_name_the_type():
+    by_name = {p.name: p for p in TRACK_NODE_PARAMETERS}
+    assert by_name["latency_warn"].described.endswith("[float (integers accepted)]")
+    assert by_name["qos_depth"].described.endswith("[integer]")
+    assert by_name["initial_box"].type_name == "float list"

@@ -185,6 +185,37 @@ def test_reset_during_inference_discards_the_result():
     assert session.track_id == ""
 
 
+def test_init_stays_pending_until_the_track_id_is_issued():
+    """The teacher node ignores ground truth while an init is pending; a gap between the request leaving
+    the queue and the id being issued let a 30 Hz ground-truth topic start a second sequence."""
+    seen_while_initialising: list[tuple[bool, bool]] = []
+
+    class ObservingTracker(RecordingTracker):
+        def initialize(self, pair, box):
+            seen_while_initialising.append((session.init_pending, session.initialized))
+            return super().initialize(pair, box)
+
+    session = TrackingSession(decode, tracker=ObservingTracker())
+    session.request_init([1, 1, 4, 4])
+    outputs = session.step(frame(1))
+    assert seen_while_initialising == [(True, False)]
+    assert [o.initialized for o in outputs] == [True]
+    assert not session.init_pending and session.initialized and session.track_id == "1"
+    assert outputs[0].decode_s >= 0.0 and outputs[0].inference_s >= 0.0
+
+
+def test_a_failed_init_does_not_stay_pending():
+    class FailingTracker(RecordingTracker):
+        def initialize(self, pair, box):
+            raise InputError("box outside the image")
+
+    session = TrackingSession(decode, tracker=FailingTracker())
+    session.request_init([1, 1, 4, 4])
+    with pytest.raises(InputError, match="outside"):
+        session.step(frame(1))
+    assert not session.init_pending and not session.initialized
+
+
 def test_frame_queue_is_fifo_and_counts_overflow():
     fifo = FrameQueue(maxsize=2)
     for i in range(4):

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info",
         help="parameters, FLOPs per frame and feature shapes of a network config or checkpoint",
         description="Describe a network: a bundled config name (student-r18, teacher-r50, student-tiny, "
-        "teacher-tiny), a config YAML file, or a checkpoint file (.pth/.pt).",
+        "teacher-tiny, student-dimp18, teacher-dimp50), a config YAML file, or a checkpoint file (.pth/.pt).",
     )
     parser.add_argument("config", metavar="CONFIG",
                         help="bundled config name, path to a config YAML, or path to a checkpoint")
@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     config, params, flops = model.config, summary["parameters"], summary["flops_per_frame"]
     print(f"{config.name} ({config.kind}): {config.description}")
     print(f"  backbone {config.backbone} x{1 if config.kind == 'student' else 2} (up to layer3), "
-          f"crop {input_size} px, stride {config.feature_stride}, filter {config.filter_size}x{config.filter_size}")
+          f"crop {input_size} px, stride {config.feature_stride}, filter {config.filter_size}x{config.filter_size}, "
+          f"RoI pooling {config.roi_pool}")
     if meta is not None:
         ck = summary["checkpoint"]
         print(f"  checkpoint: code {ck.get('code_version')}, {ck.get('dtype')}, created {ck.get('created')}")

@@ -1,6 +1,7 @@
 """Entry point of ``rgbt-tracker``: builds the parser from the subcommand modules and runs one.
 
-Each module in :data:`SUBCOMMANDS` defines ``register(subparsers)``, which adds its parser and sets
+Each subcommand's module (``cli/<name>.py``, ``-`` in the name read as ``_``) defines
+``register(subparsers)``, which adds its parser and sets
 ``func`` (called with the parsed arguments, returning an exit code). Heavy imports (torch) stay
 inside those functions so that ``--help`` is instant. User errors (:class:`RgbtError`, missing
 files) print one line to stderr and exit 2, never a traceback.
@@ -15,7 +16,7 @@ from typing import Optional, Sequence
 from rgbt_tracker_ros import __version__
 from rgbt_tracker_ros.errors import RgbtError
 
-#: Subcommand modules, in the order they appear in ``--help``.
+#: Subcommands, in the order they appear in ``--help``; each is the module ``cli/<name with - as _>.py``.
 SUBCOMMANDS = (
     "demo",
     "synth",
@@ -27,6 +28,7 @@ SUBCOMMANDS = (
     "label",
     "speed",
     "export",
+    "import-weights",
 )
 
 
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in SUBCOMMANDS:
-        importlib.import_module(f"rgbt_tracker_ros.cli.{name}").register(subparsers)
+        importlib.import_module(f"rgbt_tracker_ros.cli.{name.replace('-', '_')}").register(subparsers)
     return parser
 
 

@@ -65,12 +65,13 @@ def classification_feature_block(in_channels: int, out_channels: int, num_blocks
 
 class FilterInitializerLinear(nn.Module):
     """Initial filter: 3x3 conv on the features, PrRoI-pool the target box to ``k x k``, average
-    over training images (``FilterInitializerLinear`` without filter norm, as in DiMP18/50)."""
+    over training images (``FilterInitializerLinear`` without filter norm, as in DiMP18/50).
+    ``roi_pool``: ``prroi`` or ``legacy`` (:class:`~.roi_pool.PrRoIPool2D`)."""
 
-    def __init__(self, filter_size: int, feature_dim: int, feature_stride: int = 16):
+    def __init__(self, filter_size: int, feature_dim: int, feature_stride: int = 16, roi_pool: str = "legacy"):
         super().__init__()
         self.filter_conv = nn.Conv2d(feature_dim, feature_dim, kernel_size=3, padding=1)
-        self.filter_pool = PrRoIPool2D(filter_size, 1.0 / feature_stride)
+        self.filter_pool = PrRoIPool2D(filter_size, 1.0 / feature_stride, mode=roi_pool)
         n = 3 * 3 * feature_dim
         self.filter_conv.weight.data.normal_(0, math.sqrt(2.0 / n))
         self.filter_conv.bias.data.zero_()

@@ -25,6 +25,9 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 #: ``student``: one shared backbone + MPSD; ``teacher``: two backbones + MDC/FRS.
 KINDS = ("student", "teacher")
+#: RoI pooling of the filter initializer and IoU-Net (``networks/roi_pool.py``): ``prroi`` is exact
+#: PrRoIPool as in pytracking; ``legacy`` is our earlier substitute, half a feature cell away from it.
+ROI_POOLS = ("prroi", "legacy")
 
 
 def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -58,6 +61,10 @@ class ModelConfig:
         mpsd_hidden_ratio: hidden width of the MPSD path-weight MLP as a fraction of the level's
             channels (1.0: ``fc(3C -> C) -> ReLU -> fc(C -> 3)``).
         mdc_reduction / frs_reduction: channel-attention reduction ratios of the teacher's MDC/FRS.
+        roi_pool: RoI pooling of the filter initializer and IoU-Net: ``prroi`` (exact PrRoIPool,
+            pytracking's convention; needed by weights imported from pytracking) or ``legacy`` (the
+            default, so that a checkpoint stored before this field existed keeps the pooling it was
+            trained with).
         pretrained: ``imagenet`` (torchvision weights, only if cached unless a download is
             allowed), ``none``, or a path to a torchvision ResNet state dict.
     """
@@ -83,6 +90,7 @@ class ModelConfig:
     mpsd_hidden_ratio: float = 1.0
     mdc_reduction: int = 16
     frs_reduction: int = 16
+    roi_pool: str = "legacy"
     pretrained: str = "imagenet"
     description: str = field(default="", compare=False)
 
@@ -94,6 +102,8 @@ class ModelConfig:
         if self.sa_activation not in ("softmax", "sigmoid"):
             raise InputError(f"config {self.name!r}: sa_activation must be softmax or sigmoid, "
                              f"got {self.sa_activation!r}")
+        if self.roi_pool not in ROI_POOLS:
+            raise InputError(f"config {self.name!r}: roi_pool must be one of {ROI_POOLS}, got {self.roi_pool!r}")
         if self.input_size < 64 or self.input_size % self.feature_stride:
             raise InputError(f"config {self.name!r}: input_size must be a multiple of "
                              f"{self.feature_stride} and >= 64, got {self.input_size}")

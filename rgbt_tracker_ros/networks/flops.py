@@ -1,8 +1,9 @@
 """Parameter and per-frame FLOP counts of an :class:`~.models.RGBTDiMPNet`.
 
 FLOPs are counted with :class:`torch.utils.flop_counter.FlopCounterMode` (one multiply-add = 2
-FLOPs; convolutions and matrix products only, so element-wise ops, the PrRoIPool substitute and
-normalisations are not counted). A tracked frame costs: features of both modalities + fusion
+FLOPs; convolutions and matrix products only, so element-wise ops, the legacy RoI pooling
+(``grid_sample``) and normalisations are not counted; exact PrRoIPool's two small matrix products per
+box are). A tracked frame costs: features of both modalities + fusion
 (``features``), classification features and one filter correlation (``classifier``), IoU-Net test
 features and one IoU prediction for ``num_proposals`` boxes (``iou_net``; DiMP refines 10 boxes
 with 5 gradient steps, each step about one ``predict_iou`` forward + backward, not counted here).

@@ -39,23 +39,25 @@ class AtomIoUNet(nn.Module):
     """IoU predictor: ``get_modulation(feats, bb)``, ``get_iou_feat(feats)``, ``predict_iou(...)``.
 
     ``input_dim``: channels of the (layer2, layer3) features; ``pred_input_dim`` /
-    ``pred_inter_dim``: widths of the test branch and of the fully connected layers.
+    ``pred_inter_dim``: widths of the test branch and of the fully connected layers; ``roi_pool``:
+    ``prroi`` (pytracking's exact PrRoIPool, which imported weights need) or ``legacy``
+    (:class:`~.roi_pool.PrRoIPool2D`).
     """
 
     def __init__(self, input_dim: Sequence[int] = (128, 256), pred_input_dim: Sequence[int] = (256, 256),
-                 pred_inter_dim: Sequence[int] = (256, 256)):
+                 pred_inter_dim: Sequence[int] = (256, 256), roi_pool: str = "legacy"):
         super().__init__()
         self.conv3_1r = conv_bn_relu(input_dim[0], 128)
         self.conv3_1t = conv_bn_relu(input_dim[0], 256)
         self.conv3_2t = conv_bn_relu(256, pred_input_dim[0])
-        self.prroi_pool3r = PrRoIPool2D(3, 1 / 8)
-        self.prroi_pool3t = PrRoIPool2D(5, 1 / 8)
+        self.prroi_pool3r = PrRoIPool2D(3, 1 / 8, mode=roi_pool)
+        self.prroi_pool3t = PrRoIPool2D(5, 1 / 8, mode=roi_pool)
         self.fc3_1r = conv_bn_relu(128, 256, padding=0)
         self.conv4_1r = conv_bn_relu(input_dim[1], 256)
         self.conv4_1t = conv_bn_relu(input_dim[1], 256)
         self.conv4_2t = conv_bn_relu(256, pred_input_dim[1])
-        self.prroi_pool4r = PrRoIPool2D(1, 1 / 16)
-        self.prroi_pool4t = PrRoIPool2D(3, 1 / 16)
+        self.prroi_pool4r = PrRoIPool2D(1, 1 / 16, mode=roi_pool)
+        self.prroi_pool4t = PrRoIPool2D(3, 1 / 16, mode=roi_pool)
         self.fc34_3r = conv_bn_relu(256 + 256, pred_input_dim[0], kernel_size=1, padding=0)
         self.fc34_4r = conv_bn_relu(256 + 256, pred_input_dim[1], kernel_size=1, padding=0)
         self.fc3_rt = LinearBlock(pred_input_dim[0], pred_inter_dim[0], 5)

@@ -109,7 +109,8 @@ class RGBTDiMPNet(nn.Module):
             feature_extractor=classification_feature_block(channels["layer3"], out_dim, config.clf_feat_blocks,
                                                            bottleneck=config.backbone == "resnet50",
                                                            norm_scale=norm_scale),
-            filter_initializer=FilterInitializerLinear(config.filter_size, out_dim, config.feature_stride),
+            filter_initializer=FilterInitializerLinear(config.filter_size, out_dim, config.feature_stride,
+                                                       roi_pool=config.roi_pool),
             filter_optimizer=DiMPSteepestDescentGN(
                 num_iter=config.optim_iter, feat_stride=config.feature_stride,
                 init_step_length=config.optim_init_step, init_filter_reg=config.optim_init_reg,
@@ -118,7 +119,8 @@ class RGBTDiMPNet(nn.Module):
         )
         self.bb_regressor = AtomIoUNet(input_dim=(channels["layer2"], channels["layer3"]),
                                        pred_input_dim=(config.iou_pred_input_dim,) * 2,
-                                       pred_inter_dim=(config.iou_pred_inter_dim,) * 2)
+                                       pred_inter_dim=(config.iou_pred_inter_dim,) * 2,
+                                       roi_pool=config.roi_pool)
         #: True when the backbone(s) were initialised from pretrained weights.
         self.backbone_pretrained = all([load_pretrained(t, config.pretrained, allow_download) for t in self.backbones])
 

@@ -1,66 +1,125 @@
-"""Portable substitute for PrRoIPool2D (precise RoI pooling), used by DiMP's filter initializer
-and IoU-Net.
+"""RoI pooling for DiMP's filter initializer and IoU-Net: exact PrRoIPool and our older substitute.
 
-pytracking ships PrRoIPool as a CUDA/C++ extension that integrates the bilinearly interpolated
-feature exactly over each bin and is differentiable w.r.t. the box coordinates (IoU-Net's box
-refinement is gradient ascent on the box). The usual portable substitute,
-:func:`torchvision.ops.roi_align` (``aligned=True``), approximates the integral by the mean of
-``sampling_ratio x sampling_ratio`` bilinear samples per bin but has **no gradient w.r.t. the
-boxes**. We therefore compute the same samples as ``roi_align(aligned=True)`` with
-:func:`torch.nn.functional.grid_sample`, which is differentiable in the sample positions and hence
-in the boxes (the unit tests check it against ``roi_align``, a brute-force integral and finite
-differences).
+Both modes take boxes ``[x, y, w, h]`` in image pixels, ``(B, P, 4)`` (or ``(B, 4)``): the ``P``
+boxes of batch element ``b`` pool from ``feat[b]`` (pytracking builds the same rois as
+``(b, x, y, x + w, y + h)``), and return ``(B * P, C, s, s)``. Both are differentiable in the
+features and in the boxes (IoU-Net's box refinement is gradient ascent on the box).
 
-Conventions: boxes ``[x, y, w, h]`` in image pixels; ``aligned=True`` puts feature cell ``i`` at
-continuous position ``i + 0.5`` in ``box * spatial_scale`` coordinates (pixel-centre convention),
-half a cell from PrRoIPool's ``i`` (the heads are trained here, so training and tracking agree).
-Outside the map the feature is taken as zero, as in PrRoIPool.
+``prroi`` -- Precise RoI Pooling (Jiang et al., ECCV 2018), as pytracking's
+``ltr/external/PreciseRoIPooling`` computes it: a box maps to ``[x1, x2] = [x, x + w] *
+spatial_scale`` on the feature map, feature cell ``i`` sits at the integer position ``i``, the
+feature between cells is their bilinear interpolant (zero beyond the map, so it ramps to zero over
+the outer unit), and each of the ``s x s`` bins gets the **exact integral** of that interpolant over
+the bin divided by the bin area (0 for an empty box). The interpolant is separable, a sum of
+``F[i, j] k(y - i) k(x - j)`` with the hat ``k(t) = max(0, 1 - |t|)``, so the integral over a bin is
+``Wy F Wx^T`` where ``W[bin, i]`` is the integral of ``k(t - i)`` over the bin's extent: two small
+matrix products per box, no sampling.
+
+``legacy`` -- what every checkpoint before the ``roi_pool`` config field was trained with: the
+mean of ``sampling_ratio x sampling_ratio`` bilinear samples per bin at the positions of
+:func:`torchvision.ops.roi_align` with ``aligned=True`` (computed with ``grid_sample``, which,
+unlike ``roi_align``, has a gradient in the boxes). ``aligned=True`` maps image pixel ``x`` to
+``x * spatial_scale - 0.5``: the same box pools a region **half a feature cell** (8 px at stride 16,
+4 px at stride 8) up and to the left of PrRoIPool's, i.e. ``legacy(box)`` approximates
+``prroi(box - 0.5 / spatial_scale)``.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rgbt_tracker_ros.errors import InputError
+from rgbt_tracker_ros.networks.config import ROI_POOLS
+
+
+def _hat_cdf(t: torch.Tensor) -> torch.Tensor:
+    """``integral_{-inf}^{t} max(0, 1 - |u|) du``: 0 below -1, 1 above 1, C1 in ``t``."""
+    t = t.clamp(-1.0, 1.0)
+    return torch.where(t < 0, 0.5 * (t + 1.0) ** 2, 1.0 - 0.5 * (1.0 - t) ** 2)
+
+
+def _bin_weights(start: torch.Tensor, extent: torch.Tensor, bins: int, length: int) -> torch.Tensor:
+    """``(..., bins, length)``: integral over each of ``bins`` equal parts of ``[start, start + extent]``
+    of the hat centred on each grid point ``0 .. length - 1``."""
+    steps = torch.arange(bins + 1, dtype=start.dtype, device=start.device) / bins
+    edges = start[..., None] + extent[..., None] * steps  # (..., bins + 1)
+    grid = torch.arange(length, dtype=start.dtype, device=start.device)
+    cdf = _hat_cdf(edges[..., None] - grid)  # (..., bins + 1, length)
+    return cdf[..., 1:, :] - cdf[..., :-1, :]
+
+
+def prroi_pool2d(feat: torch.Tensor, boxes: torch.Tensor, output_size: int, spatial_scale: float) -> torch.Tensor:
+    """Exact PrRoIPool (see the module docstring): ``feat (B, C, H, W)``, ``boxes (B, P, 4)`` ``[x, y, w, h]``
+    in image pixels -> ``(B * P, C, s, s)``. The bin weights are computed in at least float32 (a half-precision
+    box coordinate near 288 px is only good to about 1 px)."""
+    batch, num_boxes = boxes.shape[:2]
+    channels, height, width = feat.shape[1:]
+    boxes = boxes.to(torch.promote_types(feat.dtype, torch.float32))
+    start = boxes[..., :2] * spatial_scale
+    extent = (boxes[..., 2:] * spatial_scale).clamp(min=0.0)  # PrRoIPool: max(x2 - x1, 0)
+    wx = _bin_weights(start[..., 0], extent[..., 0], output_size, width).to(feat.dtype)  # (B, P, s, W)
+    wy = _bin_weights(start[..., 1], extent[..., 1], output_size, height).to(feat.dtype)  # (B, P, s, H)
+    rows = torch.einsum("bchw,bpjw->bpchj", feat, wx)  # integrate over x first: (B, P, C, H, s)
+    integral = torch.einsum("bpih,bpchj->bpcij", wy, rows)  # (B, P, C, s, s)
+    area = (extent[..., 0] * extent[..., 1] / (output_size * output_size))[..., None, None, None].to(feat.dtype)
+    nonempty = area > 0
+    pooled = torch.where(nonempty, integral / torch.where(nonempty, area, torch.ones_like(area)),
+                         torch.zeros_like(integral))
+    return pooled.reshape(batch * num_boxes, channels, output_size, output_size)
+
+
+def legacy_roi_pool2d(feat: torch.Tensor, boxes: torch.Tensor, output_size: int, spatial_scale: float,
+                      sampling_ratio: int) -> torch.Tensor:
+    """``roi_align(aligned=True)``-style bin means (see the module docstring); same shapes as
+    :func:`prroi_pool2d`."""
+    batch, num_boxes = boxes.shape[:2]
+    height, width = feat.shape[-2:]
+    n = output_size * sampling_ratio
+    # Offsets of the samples within the box, in units of the box size: (j + (k + 0.5) / r) / s.
+    steps = (torch.arange(n, dtype=boxes.dtype, device=boxes.device) + 0.5) / n
+    start = boxes[..., :2] * spatial_scale - 0.5  # aligned=True
+    size = boxes[..., 2:] * spatial_scale
+    ys = start[..., 1:2] + steps * size[..., 1:2]
+    xs = start[..., 0:1] + steps * size[..., 0:1]
+    # grid_sample with align_corners=True maps -1 / +1 to the centres of the first / last cell.
+    gy = (2.0 * ys / max(height - 1, 1) - 1.0).reshape(batch, num_boxes, n, 1).expand(-1, -1, -1, n)
+    gx = (2.0 * xs / max(width - 1, 1) - 1.0).reshape(batch, num_boxes, 1, n).expand(-1, -1, n, -1)
+    grid = torch.stack((gx, gy), dim=-1).reshape(batch, num_boxes * n, n, 2)
+    samples = F.grid_sample(feat, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    samples = samples.reshape(batch, feat.shape[1], num_boxes, n, n).transpose(1, 2)
+    return F.avg_pool2d(samples.reshape(batch * num_boxes, feat.shape[1], n, n), sampling_ratio)
+
 
 class PrRoIPool2D(nn.Module):
     """``feat (B, C, H, W)`` + boxes ``(B, P, 4)`` (or ``(B, 4)``) ``[x, y, w, h]`` -> ``(B*P, C, s, s)``.
 
-    Rois are grouped per image: all ``P`` boxes of batch element ``b`` pool from ``feat[b]``.
+    ``mode``: ``prroi`` (exact PrRoIPool, pytracking's convention) or ``legacy`` (the default: the
+    pooling of every checkpoint made before the choice existed); ``sampling_ratio`` (samples per
+    bin and axis, default 4) belongs to ``legacy`` only.
     """
 
-    def __init__(self, output_size: int, spatial_scale: float, sampling_ratio: int = 4):
+    def __init__(self, output_size: int, spatial_scale: float, mode: str = "legacy",
+                 sampling_ratio: Optional[int] = None):
         super().__init__()
+        if mode not in ROI_POOLS:
+            raise InputError(f"RoI pooling mode must be one of {ROI_POOLS}, got {mode!r}")
+        if mode == "prroi" and sampling_ratio is not None:
+            raise InputError("prroi pooling integrates exactly; sampling_ratio belongs to legacy pooling")
         self.output_size = int(output_size)
         self.spatial_scale = float(spatial_scale)
-        self.sampling_ratio = int(sampling_ratio)
-
-    def sample_positions(self, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Feature-cell coordinates ``(B, P, s * r)`` of the sample rows (y) and columns (x)."""
-        s, r = self.output_size, self.sampling_ratio
-        # Offsets of the samples within the box, in units of the box size: (j + (k + 0.5) / r) / s.
-        steps = (torch.arange(s * r, dtype=boxes.dtype, device=boxes.device) + 0.5) / (s * r)
-        start = boxes[..., :2] * self.spatial_scale - 0.5  # aligned=True
-        size = boxes[..., 2:] * self.spatial_scale
-        ys = start[..., 1:2] + steps * size[..., 1:2]
-        xs = start[..., 0:1] + steps * size[..., 0:1]
-        return ys, xs
+        self.mode = mode
+        self.sampling_ratio = None if mode == "prroi" else int(sampling_ratio or 4)
 
     def forward(self, feat: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-        boxes = (boxes if boxes.dim() == 3 else boxes.unsqueeze(1)).to(feat.dtype)
-        batch, num_boxes = boxes.shape[:2]
-        height, width = feat.shape[-2:]
-        n = self.output_size * self.sampling_ratio
-        ys, xs = self.sample_positions(boxes)
-        # grid_sample with align_corners=True maps -1 / +1 to the centres of the first / last cell.
-        gy = (2.0 * ys / max(height - 1, 1) - 1.0).reshape(batch, num_boxes, n, 1).expand(-1, -1, -1, n)
-        gx = (2.0 * xs / max(width - 1, 1) - 1.0).reshape(batch, num_boxes, 1, n).expand(-1, -1, n, -1)
-        grid = torch.stack((gx, gy), dim=-1).reshape(batch, num_boxes * n, n, 2)
-        samples = F.grid_sample(feat, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-        samples = samples.reshape(batch, feat.shape[1], num_boxes, n, n).transpose(1, 2)
-        pooled = F.avg_pool2d(samples.reshape(batch * num_boxes, feat.shape[1], n, n), self.sampling_ratio)
-        return pooled
+        boxes = boxes if boxes.dim() == 3 else boxes.unsqueeze(1)
+        if self.mode == "prroi":
+            return prroi_pool2d(feat, boxes, self.output_size, self.spatial_scale)
+        return legacy_roi_pool2d(feat, boxes.to(feat.dtype), self.output_size, self.spatial_scale,
+                                 self.sampling_ratio)
 
     def extra_repr(self) -> str:
-        return (f"output_size={self.output_size}, spatial_scale={self.spatial_scale}, "
-                f"sampling_ratio={self.sampling_ratio}")
+        ratio = "" if self.sampling_ratio is None else f", sampling_ratio={self.sampling_ratio}"
+        return f"output_size={self.output_size}, spatial_scale={self.spatial_scale}, mode={self.mode}{ratio}"

@@ -135,7 +135,7 @@ def coerce(name: str, value: Any) -> Any:
         return float(value)
     if wanted == "float list" and given in ("integer list", "float list"):
         return [float(v) for v in value]
-    raise InputError(f"parameter {name} must be a {wanted}, got {value!r} ({given})")
+    raise InputError(f"parameter {name} must be of type {wanted}, got {value!r} ({given})")
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:

@@ -14,7 +14,7 @@ import launch_testing.asserts  # noqa: E402
 import numpy as np  # noqa: E402
 
 import moving_target  # noqa: E402
-from test_track_launch import CONFIG, Driver, init_msg, launch_description  # noqa: E402
+from driver import CONFIG, Driver, init_msg, launch_description  # noqa: E402
 
 
 @pytest.mark.launch_test
