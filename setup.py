@@ -56,6 +56,7 @@ setup(
             "rgbt-tracker = rgbt_tracker_ros.cli.main:main",
             "track_node = rgbt_tracker_ros.ros.track_node:main",
             "teacher_node = rgbt_tracker_ros.ros.teacher_node:main",
+            "node_latency = rgbt_tracker_ros.ros.latency_benchmark:main",
         ],
     },
 )
