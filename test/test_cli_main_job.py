@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +17,23 @@ from rgbt_tracker_ros.networks.config import build_model
 from rgbt_tracker_ros.tracking.base import Tracker, TrackResult, TrackState
 from rgbt_tracker_ros.tracking.blank import BlankedModalityTracker
 from rgbt_tracker_ros.tracking.factory import create_tracker, default_model_path
+
+REPO = Path(__file__).resolve().parent.parent
+# The demo's recorded scores: the one place the README's demo line and this test take them from.
+DEMO_RECORD = REPO / "docs" / "results" / "demo_cpu.json"
+# Tolerance in score points. The demo is deterministic for a given thread count (the same boxes, file
+# for file, on every repeat), but the thread count reorders floating-point sums: on the 2-core
+# development CPU, 1 torch thread gives SR 77.94 and 2 threads SR 77.46 (70 of 90 boxes move, by up to
+# 3.7 px; PR and NPR stay at 100.0). 1.5 is three times that 0.48 spread, leaves room for one of the 90
+# frames (1.1 points) to cross a PR/NPR threshold on another CPU or BLAS, and still fails on another
+# checkpoint: the previous bundles scored SR 67.0 and 80.8 on this bag (docs/results.md).
+DEMO_TOLERANCE = 1.5
+
+
+def _recorded_demo_scores() -> dict[str, float]:
+    """PR / NPR / SR of the recorded demo run (docs/results/demo_cpu.json)."""
+    record = json.loads(DEMO_RECORD.read_text())
+    return {key: float(record[key]) for key in ("PR", "NPR", "SR")}
 
 
 def test_every_subcommand_registers_and_has_help(capsys):
@@ -33,12 +52,22 @@ def test_demo_tracks_the_bundled_bag_and_scores_it(tmp_path, capsys):
     assert cli_main.main(["demo", "--out", str(tmp_path), "--no-video", "--device", "cpu"]) == 0
     summary = json.loads((tmp_path / "demo.json").read_text())
     assert summary["frames"] == 90 and summary["protocol"] == "lasher"
-    assert all(0.0 <= summary[key] <= 100.0 for key in ("PR", "NPR", "SR"))
+    for key, recorded in _recorded_demo_scores().items():
+        assert summary[key] == pytest.approx(recorded, abs=DEMO_TOLERANCE), (key, summary, recorded)
     assert summary["fps"] > 0
     boxes = np.loadtxt(tmp_path / "demo_bag.txt", delimiter=",")
     assert boxes.shape == (90, 4) and np.isfinite(boxes).all()
     out = capsys.readouterr().out
     assert f"SR {summary['SR']:.1f}" in out and "FPS" in out
+
+
+def test_readme_demo_line_states_the_recorded_scores():
+    """The README's demo output line shows the recorded PR / NPR / SR, rounded as the demo prints them."""
+    found = re.findall(r"PR (\d+\.\d) +NPR (\d+\.\d) +SR (\d+\.\d)", (REPO / "README.md").read_text())
+    assert found, "README.md no longer shows the demo's 'PR x  NPR y  SR z' line"
+    recorded = _recorded_demo_scores()
+    expected = tuple(f"{recorded[key]:.1f}" for key in ("PR", "NPR", "SR"))
+    assert all(line == expected for line in found), (found, expected)
 
 
 def test_demo_with_a_bag_lacking_the_topics_is_one_clear_error(tmp_path, capsys):
