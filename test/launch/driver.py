@@ -8,10 +8,12 @@ import os
 import subprocess
 import tempfile
 import time
+import unittest
 from typing import Any, Callable, Optional
 
 import launch
 import launch_testing.actions
+import launch_testing.asserts
 import numpy as np
 import rclpy
 from ament_index_python.packages import get_package_share_directory
@@ -133,6 +135,17 @@ class Driver:
         while time.monotonic() < end:
             rclpy.spin_once(self.node, timeout_sec=0.01)
 
+    def wait_until_quiet(self, messages: list, quiet_s: float, timeout: float = 120.0) -> None:
+        """Spin until ``messages`` got something and then nothing new for ``quiet_s`` seconds."""
+        quiet_since, deadline = time.monotonic(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = len(messages)
+            rclpy.spin_once(self.node, timeout_sec=0.05)
+            if len(messages) != seen:
+                quiet_since = time.monotonic()
+            elif messages and time.monotonic() - quiet_since > quiet_s:
+                return
+
     def wait_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
         end = time.monotonic() + timeout
         while not condition():
@@ -199,3 +212,24 @@ class Driver:
         request = ChangeState.Request()
         request.transition.id = transition_id
         return self.call(ChangeState, f"{node_name or self.node_name}/change_state", request, timeout=120.0).success
+
+
+class RosTestCase(unittest.TestCase):
+    """A test case with rclpy initialised around it."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        rclpy.init()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        rclpy.shutdown()
+
+
+class ExitCodes:
+    """Mixin of each module's post-shutdown test case: every launched process ended cleanly or on the signal
+    that launch sends it. Not a TestCase itself, so importing it adds no test to a module; use it as
+    ``@launch_testing.post_shutdown_test() class TestShutdown(ExitCodes, unittest.TestCase)``."""
+
+    def test_exit_code(self, proc_info: Any) -> None:
+        launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2, -15])

@@ -9,7 +9,6 @@ SR 77.5: ``rgbt-tracker demo``).
 
 Runs with ``colcon test`` where ROS 2 is installed; skipped (not an error) without rclpy.
 """
-import time
 import unittest
 from importlib import resources
 from pathlib import Path
@@ -21,11 +20,19 @@ launch_testing = pytest.importorskip("launch_testing")
 
 import launch  # noqa: E402
 import launch_testing.actions  # noqa: E402
-import launch_testing.asserts  # noqa: E402
 import numpy as np  # noqa: E402
 from vision_msgs.msg import Detection2DArray  # noqa: E402
 
-from driver import detection_box, include_launch, iou, stamp_ns, write_config  # noqa: E402
+from driver import (  # noqa: E402
+    Driver,
+    ExitCodes,
+    RosTestCase,
+    detection_box,
+    include_launch,
+    iou,
+    stamp_ns,
+    write_config,
+)
 
 BAG = str(resources.files("rgbt_tracker_ros") / "assets" / "demo_bag")
 NAMESPACE = "replay_test"
@@ -59,34 +66,20 @@ def generate_test_description():
     ])
 
 
-class TestReplay(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        rclpy.init()
-
-    @classmethod
-    def tearDownClass(cls):
-        rclpy.shutdown()
-
+class TestReplay(RosTestCase):
     def test_replayed_bag_is_tracked_against_its_ground_truth(self):
         node = rclpy.create_node("replay_test_listener")
         detections = []
         node.create_subscription(Detection2DArray, f"/{NAMESPACE}/track_node/detections", detections.append, 100)
-        quiet_since, deadline = time.monotonic(), time.monotonic() + 120.0
-        while time.monotonic() < deadline:  # until the bag has ended: no new result for 4 s
-            seen = len(detections)
-            rclpy.spin_once(node, timeout_sec=0.05)
-            if len(detections) != seen:
-                quiet_since = time.monotonic()
-            elif detections and time.monotonic() - quiet_since > 4.0:
-                break
+        Driver(node).wait_until_quiet(detections, 4.0)  # the bag has ended: no new result for 4 s
         node.destroy_node()
 
         truth = bag_truth()
         overlaps = []
         for msg in detections:
-            self.assertIn(stamp_ns(msg.header.stamp), truth, "a detection carries a stamp that is not a frame of the bag")
-            gt = truth[stamp_ns(msg.header.stamp)]
+            stamp = stamp_ns(msg.header.stamp)
+            self.assertIn(stamp, truth, "a detection carries a stamp that is not a frame of the bag")
+            gt = truth[stamp]
             if gt is not None:  # frames with the target out of view are not scored
                 overlaps.append(iou(detection_box(msg.detections[0]), list(gt)) if msg.detections else 0.0)
         print(f"replay: {len(detections)} of {len(truth)} frames answered, mean IoU {np.mean(overlaps):.3f}")
@@ -95,6 +88,5 @@ class TestReplay(unittest.TestCase):
 
 
 @launch_testing.post_shutdown_test()
-class TestShutdown(unittest.TestCase):
-    def test_exit_code(self, proc_info):
-        launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2, -15])
+class TestShutdown(ExitCodes, unittest.TestCase):
+    pass

@@ -8,6 +8,7 @@ fails the same way, cleanup and shutdown succeed.
 
 Runs with ``colcon test`` where ROS 2 is installed; skipped (not an error) without rclpy.
 """
+
 import unittest
 
 import pytest
@@ -17,11 +18,10 @@ launch_testing = pytest.importorskip("launch_testing")
 
 import launch  # noqa: E402
 import launch_testing.actions  # noqa: E402
-import launch_testing.asserts  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 
-from driver import Driver, track_launch  # noqa: E402
+from driver import ExitCodes, RosTestCase, Driver, track_launch  # noqa: E402
 
 BAD_TYPE, BAD_MODEL = "/bad_type/track_node", "/bad_model/track_node"
 WRONG_TYPE = """/**:
@@ -47,15 +47,7 @@ def generate_test_description():
     ])
 
 
-class TestFailedTransitions(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        rclpy.init()
-
-    @classmethod
-    def tearDownClass(cls):
-        rclpy.shutdown()
-
+class TestFailedTransitions(RosTestCase):
     def setUp(self):
         self.node = rclpy.create_node("failures_test_driver")
         self.driver = Driver(self.node, BAD_MODEL)
@@ -100,6 +92,5 @@ class TestFailedTransitions(unittest.TestCase):
 
 
 @launch_testing.post_shutdown_test()
-class TestShutdown(unittest.TestCase):
-    def test_exit_code(self, proc_info):
-        launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2, -15])
+class TestShutdown(ExitCodes, unittest.TestCase):
+    pass

@@ -4,6 +4,7 @@
 Runs with ``colcon test`` where ROS 2 is installed; skipped (not an error) without rclpy. The node
 runs the OpenCV CSRT baseline (no checkpoint needed) so the test checks the ROS plumbing, not a model.
 """
+
 import unittest
 
 import pytest
@@ -11,11 +12,10 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 launch_testing = pytest.importorskip("launch_testing")
 
-import launch_testing.asserts  # noqa: E402
 import numpy as np  # noqa: E402
 
 import moving_target  # noqa: E402
-from driver import CONFIG, Driver, init_msg, launch_description  # noqa: E402
+from driver import ExitCodes, RosTestCase, CONFIG, Driver, init_msg, launch_description  # noqa: E402
 
 
 @pytest.mark.launch_test
@@ -23,15 +23,7 @@ def generate_test_description():
     return launch_description(CONFIG)
 
 
-class TestTrackNode(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        rclpy.init()
-
-    @classmethod
-    def tearDownClass(cls):
-        rclpy.shutdown()
-
+class TestTrackNode(RosTestCase):
     def setUp(self):
         self.node = rclpy.create_node("track_launch_test_driver")
         self.driver = Driver(self.node)
@@ -74,6 +66,5 @@ class TestTrackNode(unittest.TestCase):
 
 
 @launch_testing.post_shutdown_test()
-class TestShutdown(unittest.TestCase):
-    def test_exit_code(self, proc_info):
-        launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2, -15])
+class TestShutdown(ExitCodes, unittest.TestCase):
+    pass

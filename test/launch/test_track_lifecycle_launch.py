@@ -7,6 +7,7 @@ float parameters (``expected_rate_min: 5``, ``latency_warn: 1``), which once kil
 
 Runs with ``colcon test`` where ROS 2 is installed; skipped (not an error) without rclpy.
 """
+
 import unittest
 
 import pytest
@@ -14,13 +15,12 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 launch_testing = pytest.importorskip("launch_testing")
 
-import launch_testing.asserts  # noqa: E402
 import numpy as np  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 import moving_target  # noqa: E402
-from driver import NODE, Driver, init_msg, launch_description, ros2_cli  # noqa: E402
+from driver import ExitCodes, RosTestCase, NODE, Driver, init_msg, launch_description, ros2_cli  # noqa: E402
 
 INTEGERS_FOR_FLOATS = """/**:
   ros__parameters:
@@ -37,15 +37,7 @@ def generate_test_description():
     return launch_description(INTEGERS_FOR_FLOATS, autostart="false")
 
 
-class TestLifecycleAndParameters(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        rclpy.init()
-
-    @classmethod
-    def tearDownClass(cls):
-        rclpy.shutdown()
-
+class TestLifecycleAndParameters(RosTestCase):
     def setUp(self):
         self.node = rclpy.create_node("lifecycle_test_driver")
         self.driver = Driver(self.node)
@@ -120,6 +112,5 @@ class TestLifecycleAndParameters(unittest.TestCase):
 
 
 @launch_testing.post_shutdown_test()
-class TestShutdown(unittest.TestCase):
-    def test_exit_code(self, proc_info):
-        launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2, -15])
+class TestShutdown(ExitCodes, unittest.TestCase):
+    pass
