@@ -23,6 +23,7 @@ SUBCOMMANDS = (
     "evaluate",
     "info",
     "train",
+    "distill",
     "track",
     "benchmark",
     "label",

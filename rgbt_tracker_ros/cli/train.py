@@ -1,11 +1,19 @@
 """``rgbt-tracker train``: base training (L_original) of the CMD student or teacher, or ``--plot`` of a run.
 
 The same command line runs as one process or under ``torchrun --nproc_per_node N`` (DDP); see
-``docs/training.md``.
+``docs/training.md``. The run arguments, the data opening and the final report are shared with
+``rgbt-tracker distill`` (:mod:`.distill`).
 """
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from rgbt_tracker_ros.data.mixture import SourceMixture
+    from rgbt_tracker_ros.data.sampler import TrainingSequence
+    from rgbt_tracker_ros.training.loop import TrainResult
+    from rgbt_tracker_ros.training.settings import TrainSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,21 +21,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train the CMD student/teacher with DiMP's loss (L_original) on RGB-T sequences",
         description="Train a network config with L_original (DiMP's classification + IoU losses) on "
-        "LasHeR/RGBT234/RGBT210/GTOT-format dataset folders (e.g. from `rgbt-tracker synth`). Writes "
-        "RUN_DIR/checkpoints/epoch_XXX.pt, RUN_DIR/last.pt, RUN_DIR/log.csv and TensorBoard events. "
-        "For several processes use `torchrun --nproc_per_node N -m rgbt_tracker_ros.cli.main train ...`.",
+        "LasHeR/RGBT234/RGBT210/GTOT-format dataset folders (e.g. from `rgbt-tracker synth`) or teacher "
+        "bundles. Writes RUN_DIR/checkpoints/epoch_XXX.pt, RUN_DIR/last.pt, RUN_DIR/log.csv and TensorBoard "
+        "events. For several processes use `torchrun --nproc_per_node N -m rgbt_tracker_ros.cli.main train ...`.",
     )
+    add_run_arguments(parser, "training settings: bundled name (dimp-student, dimp-teacher, synthetic-cpu) or a "
+                      "YAML file (default: dimp-student, or dimp-teacher for a teacher config)")
+    parser.add_argument("--plot", metavar="RUN_DIR",
+                        help="instead of training, plot RUN_DIR/log.csv to a PNG (see --plot-out) and exit")
+    parser.add_argument("--plot-out", metavar="PNG", help="where --plot writes (default RUN_DIR/loss.png)")
+    parser.set_defaults(func=run)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, settings_help: str) -> None:
+    """The arguments ``train`` and ``distill`` share (model, data, run folder, settings, overrides)."""
     parser.add_argument("--model-config", metavar="NAME|PATH",
                         help="network config: bundled name (student-r18, teacher-r50, student-tiny, teacher-tiny) "
                         "or a config YAML")
     parser.add_argument("--data", metavar="DIR[,DIR...]",
-                        help="comma-separated dataset roots (folders of sequence folders), e.g. LasHeR's trainingset")
+                        help="comma-separated dataset roots (folders of sequence folders, e.g. LasHeR's trainingset "
+                        "or `rgbt-tracker synth` output) or teacher bundles (`rgbt-tracker label`)")
+    parser.add_argument("--data-weights", metavar="W[,W...]",
+                        help="sampling weight of each --data root, in order (default: every sequence equally likely)")
     parser.add_argument("--layout", default="auto", metavar="KIND",
                         help="dataset folder layout: auto (default), lasher, rgbt234, rgbt210 or gtot")
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder for checkpoints and logs")
-    parser.add_argument("--settings", default=None, metavar="NAME|PATH",
-                        help="training settings: bundled name (dimp-student, dimp-teacher, synthetic-cpu) or a YAML "
-                        "file (default: dimp-student, or dimp-teacher for a teacher config)")
+    parser.add_argument("--settings", default=None, metavar="NAME|PATH", help=settings_help)
     parser.add_argument("--epochs", type=int, metavar="N", help="total epochs (overrides the settings; "
                         "with --resume, extends the run)")
     parser.add_argument("--samples-per-epoch", type=int, metavar="N", help="training samples per epoch (overrides)")
@@ -49,61 +68,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="start a new run from this checkpoint's weights (same architecture), e.g. a "
                         "fine-tuning stage whose settings freeze some modules (frozen_modules)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (e.g. for log files)")
-    parser.add_argument("--plot", metavar="RUN_DIR",
-                        help="instead of training, plot RUN_DIR/log.csv to a PNG (see --plot-out) and exit")
-    parser.add_argument("--plot-out", metavar="PNG", help="where --plot writes (default RUN_DIR/loss.png)")
-    parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+def require(args: argparse.Namespace, command: str, flags: tuple[str, ...], alternative: str = "") -> None:
+    """:class:`InputError` naming the missing ones of ``flags`` (``--model-config`` -> ``args.model_config``)."""
     from rgbt_tracker_ros.errors import InputError
 
-    if args.plot:
-        from rgbt_tracker_ros.training.run_log import plot_losses
-
-        print(plot_losses(args.plot, args.plot_out))
-        return 0
-    missing = [flag for flag, value in (("--model-config", args.model_config), ("--data", args.data),
-                                        ("--out", args.out)) if not value]
+    missing = [flag for flag in flags if not getattr(args, flag[2:].replace("-", "_"))]
     if missing:
-        raise InputError(f"training needs {', '.join(missing)} (or --plot RUN_DIR)")
+        raise InputError(f"{command} needs {', '.join(missing)}{alternative}")
 
-    from rgbt_tracker_ros.data.datasets import open_dataset
-    from rgbt_tracker_ros.networks.config import load_config
-    from rgbt_tracker_ros.training.loop import train
+
+def run_settings(args: argparse.Namespace, default: str) -> "TrainSettings":
+    """``--settings`` (or ``default``) with the command-line overrides applied."""
     from rgbt_tracker_ros.training.settings import load_settings
 
-    config = load_config(args.model_config)
-    settings = load_settings(args.settings or ("dimp-teacher" if config.kind == "teacher" else "dimp-student"))
+    settings = load_settings(args.settings or default)
     overrides = {key: value for key, value in (("epochs", args.epochs), ("samples_per_epoch", args.samples_per_epoch),
                                                ("batch_size", args.batch),
                                                ("seed", args.seed)) if value is not None}
-    settings = settings.replace(**overrides)
+    return settings.replace(**overrides)
+
+
+def open_training_data(
+    args: argparse.Namespace,
+) -> tuple[Union[list["TrainingSequence"], "SourceMixture"], str]:
+    """``(sequences or weighted mixture, description)`` of ``--data`` / ``--data-weights``."""
+    from pathlib import Path
+
+    from rgbt_tracker_ros.data.mixture import SourceMixture, TrainingSource, open_training_root
+    from rgbt_tracker_ros.errors import InputError
+
     roots = [Path(part.strip()) for part in args.data.split(",") if part.strip()]
     if not roots:
         raise InputError(f"--data {args.data!r} names no folder")
-    sequences, parts = [], []
-    for root in roots:
-        opened = open_dataset(root, layout=args.layout)
-        sequences.extend(opened)
-        parts.append(f"{root} ({len(opened)} sequences)")
-    result = train(
-        config,
-        sequences,
-        args.out,
-        settings,
-        device=args.device,
-        pretrained=args.pretrained,
-        allow_download=args.pretrained == "imagenet",
-        resume=args.resume,
-        data_description=", ".join(parts),
-        epochs=args.epochs,
-        workers=args.workers,
-        progress=not args.no_progress,
-        init_weights=args.init_weights,
-    )
+    if args.data_weights is not None:
+        try:
+            weights = [float(part) for part in args.data_weights.split(",")]
+        except ValueError:
+            raise InputError(f"--data-weights {args.data_weights!r} is not a comma-separated list of numbers") from None
+        if len(weights) != len(roots):
+            raise InputError(f"--data-weights gives {len(weights)} weight(s) for {len(roots)} --data root(s)")
+    opened = [open_training_root(root, layout=args.layout) for root in roots]
+    if args.data_weights is None:
+        parts = [f"{root} ({len(sequences)} sequences)" for root, sequences in zip(roots, opened)]
+        return [sequence for sequences in opened for sequence in sequences], ", ".join(parts)
+    sources = [TrainingSource(str(root), sequences, weight) for root, sequences, weight in zip(roots, opened, weights)]
+    parts = [f"{s.name} ({len(s.sequences)} sequences, weight {s.weight:g})" for s in sources]
+    return SourceMixture(sources), ", ".join(parts)
+
+
+def report(result: "TrainResult") -> int:
+    """Print the last epoch's loss (rank 0 only); the exit code."""
     if not result.is_main:
         return 0
     if result.epochs:
@@ -113,3 +129,35 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"nothing to do: {result.run_dir} already finished epoch {result.start_epoch - 1}")
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.plot:
+        from rgbt_tracker_ros.training.run_log import plot_losses
+
+        print(plot_losses(args.plot, args.plot_out))
+        return 0
+    require(args, "training", ("--model-config", "--data", "--out"), " (or --plot RUN_DIR)")
+
+    from rgbt_tracker_ros.networks.config import load_config
+    from rgbt_tracker_ros.training.loop import train
+
+    config = load_config(args.model_config)
+    settings = run_settings(args, "dimp-teacher" if config.kind == "teacher" else "dimp-student")
+    data, description = open_training_data(args)
+    result = train(
+        config,
+        data,
+        args.out,
+        settings,
+        device=args.device,
+        pretrained=args.pretrained,
+        allow_download=args.pretrained == "imagenet",
+        resume=args.resume,
+        data_description=description,
+        epochs=args.epochs,
+        workers=args.workers,
+        progress=not args.no_progress,
+        init_weights=args.init_weights,
+    )
+    return report(result)

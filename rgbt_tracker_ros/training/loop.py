@@ -1,15 +1,17 @@
-"""Base training of the CMD student or teacher with L_original (DiMP's recipe; CMD Eq. 14 without the
-distillation terms).
+"""The training loop of the CMD student or teacher, for every objective: L_original (DiMP's recipe,
+base training) or CMD's distillation (Eq. 14), each an actor (:mod:`.actors`).
 
 One call of :func:`train` runs a whole training: single process, or one of several under
 ``torchrun`` (DDP; see :mod:`.distributed`). Per epoch it draws ``samples_per_epoch`` DiMP samples
-(:class:`~rgbt_tracker_ros.data.sampler.DiMPSampler`), steps Adam with per-module learning rates
+(:class:`~rgbt_tracker_ros.data.sampler.DiMPSampler`, or a weighted mix of sources:
+:class:`~rgbt_tracker_ros.data.mixture.SourceMixture`), steps Adam with per-module learning rates
 and StepLR, and (rank 0 only) writes:
 
 - ``RUN_DIR/checkpoints/epoch_XXX.pt``: the model (``networks.checkpoint.save_checkpoint``:
-  config + training-data description + weights), loadable by the trackers;
-- ``RUN_DIR/last.pt``: the full training state (model, optimizer, scheduler, AMP scaler, epoch,
-  settings, model config) that ``--resume`` continues from;
+  config + training-data description + weights), loadable by the trackers; modules only the
+  objective trains (CMD's ABF modules) are not in it;
+- ``RUN_DIR/last.pt``: the full training state (model, the objective's extra modules, optimizer,
+  scheduler, AMP scaler, epoch, settings, model config, objective) that ``--resume`` continues from;
 - ``RUN_DIR/log.csv`` and TensorBoard events (:mod:`.run_log`).
 
 Determinism: the model initialisation is seeded by ``settings.seed``, each sample by
@@ -35,6 +37,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from rgbt_tracker_ros.atomic_files import write_bytes_atomic
+from rgbt_tracker_ros.data.mixture import SourceMixture
 from rgbt_tracker_ros.data.sampler import DiMPSampler, TrainingSequence, collate_samples
 from rgbt_tracker_ros.errors import CheckpointError, InputError, RgbtError
 from rgbt_tracker_ros.networks.checkpoint import load_model, save_checkpoint
@@ -47,7 +50,7 @@ from rgbt_tracker_ros.training.distributed import (
     cleanup_distributed,
     setup_distributed,
 )
-from rgbt_tracker_ros.training.losses import DiMPLoss
+from rgbt_tracker_ros.training.actors import DiMPActor, ObjectiveFactory
 from rgbt_tracker_ros.training.run_log import RunLog
 from rgbt_tracker_ros.training.settings import MODEL_SAMPLER_FIELDS, TrainSettings
 
@@ -143,18 +146,24 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 class Trainer:
-    """Model, optimizer, schedule and data of one training run (one process of it under DDP)."""
+    """Model, objective, optimizer, schedule and data of one training run (one process of it under DDP).
+
+    ``objective`` builds the actor from the model (default: :class:`~.actors.DiMPActor`,
+    L_original); ``sequences`` is a list of sequences (drawn uniformly) or a
+    :class:`~rgbt_tracker_ros.data.mixture.SourceMixture` (sources drawn by weight).
+    """
 
     def __init__(
         self,
         model_config: ModelConfig,
-        sequences: Sequence[TrainingSequence],
+        sequences: Union[Sequence[TrainingSequence], SourceMixture],
         settings: TrainSettings,
         context: DistributedContext,
         pretrained: Optional[str] = None,
         allow_download: bool = False,
         workers: Optional[int] = None,
         init_weights: Optional[Union[str, Path]] = None,
+        objective: Optional[ObjectiveFactory] = None,
     ):
         if settings.batch_size % context.world_size:
             raise InputError(
@@ -177,28 +186,30 @@ class Trainer:
             self.model = build_model(model_config, pretrained=pretrained, allow_download=allow_download)
             self.initialisation = "backbone ImageNet/pretrained" if self.model.backbone_pretrained else "random"
         self.frozen = freeze_modules(self.model, settings.frozen_modules)
-        self.model.to(self.device)
+        self.actor = (objective or DiMPActor)(self.model, settings, self.device)
+        self.actor.net.to(self.device)
         sampler_settings = replace(
             settings.sampler,
             **dict(zip(MODEL_SAMPLER_FIELDS, (model_config.input_size, model_config.feature_stride,
                                               model_config.filter_size))),
         )
-        self.dataset = DiMPSampler(sequences, sampler_settings, settings.samples_per_epoch, seed=settings.seed)
-        self.optimizer = torch.optim.Adam(
-            parameter_groups(self.model, settings.lr, settings.module_lrs),
-            lr=settings.lr,
-            weight_decay=settings.weight_decay,
-        )
+        if isinstance(sequences, SourceMixture):
+            self.dataset = sequences.sampler(sampler_settings, settings.samples_per_epoch, seed=settings.seed)
+        else:
+            self.dataset = DiMPSampler(sequences, sampler_settings, settings.samples_per_epoch, seed=settings.seed)
+        groups = parameter_groups(self.model, settings.lr, settings.module_lrs)
+        if self.actor.extra is not None:  # first, so that the last group stays the model's default one
+            groups.insert(0, {"params": list(self.actor.extra.parameters()), "lr": settings.lr, "name": "objective"})
+        self.optimizer = torch.optim.Adam(groups, lr=settings.lr, weight_decay=settings.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, settings.lr_step_epochs, settings.lr_gamma)
         self.amp_dtype = getattr(torch, settings.amp_dtype)
         #: Mixed precision: float16 or bfloat16 on CUDA; bfloat16 only on the CPU (no CPU float16 autocast).
         self.use_amp = settings.amp and (self.device.type == "cuda" or self.amp_dtype == torch.bfloat16)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp and self.amp_dtype == torch.float16)
-        self.criterion = DiMPLoss(settings.loss_weights, settings.hinge_threshold)
-        self.network: torch.nn.Module = self.model
+        self.network: torch.nn.Module = self.actor.net
         if context.is_distributed:
             self.network = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                self.actor.net, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self.epoch = 0  # last finished epoch
         self.step = 0  # optimizer steps so far (TensorBoard x axis)
@@ -229,10 +240,7 @@ class Trainer:
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One optimizer step on ``batch`` (``collate_samples`` layout); returns the loss terms."""
         batch = {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            output = self.network(batch["train_rgb"], batch["train_tir"], batch["test_rgb"], batch["test_tir"],
-                                  batch["train_bb"], batch["test_proposals"])
-        loss = self.criterion(output, batch)
+        loss = self.actor(self.network, batch, self.autocast)
         if not math.isfinite(loss.terms["loss"]) and not self.scaler.is_enabled():
             raise TrainingDivergedError(
                 f"the training loss became {loss.terms['loss']} at epoch {self.epoch + 1}, step {self.step + 1} "
@@ -244,6 +252,10 @@ class Trainer:
         self.scaler.update()
         self.step += 1
         return loss.terms
+
+    def autocast(self) -> torch.autocast:
+        """The forward passes' mixed-precision context (disabled unless ``use_amp``)."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
 
     def train_epoch(self, epoch: int, log: Optional[RunLog] = None, progress: bool = True) -> EpochResult:
         """Run ``epoch`` (1-based) and step the learning-rate schedule."""
@@ -282,22 +294,32 @@ class Trainer:
     # ------------------------------------------------------------------ state
     def state(self, data_description: str) -> dict[str, Any]:
         """Everything ``--resume`` needs (plain containers and tensors: ``weights_only`` loadable)."""
-        return {
+        state = {
             "format": STATE_FORMAT,
             "epoch": self.epoch,
             "step": self.step,
             "model_config": self.config.to_dict(),
             "settings": self.settings.to_dict(),
+            "objective": self.actor.identity(),
             "data": data_description,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
         }
+        if self.actor.extra is not None:
+            state["objective_modules"] = self.actor.extra.state_dict()
+        return state
 
     def load_state(self, state: dict[str, Any], source: Union[str, Path]) -> None:
-        """Restore a :meth:`state` (after checking it belongs to this model)."""
+        """Restore a :meth:`state` (after checking it belongs to this model and objective)."""
+        stored = state.get("objective", {"kind": "dimp"})  # states written before objectives were pluggable
+        if stored != self.actor.identity():
+            raise CheckpointError(f"{source} was trained with objective {stored}, not {self.actor.identity()}; "
+                                  "resume it with the same objective (and teacher) or choose another --out")
         try:
+            if self.actor.extra is not None:
+                self.actor.extra.load_state_dict(state["objective_modules"])
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
@@ -325,7 +347,7 @@ def read_training_state(path: Union[str, Path]) -> dict[str, Any]:
 
 def train(
     model_config: Union[str, Path, ModelConfig],
-    sequences: Sequence[TrainingSequence],
+    sequences: Union[Sequence[TrainingSequence], SourceMixture],
     run_dir: Union[str, Path],
     settings: TrainSettings,
     *,
@@ -338,10 +360,12 @@ def train(
     workers: Optional[int] = None,
     progress: bool = True,
     init_weights: Optional[Union[str, Path]] = None,
+    objective: Optional[ObjectiveFactory] = None,
 ) -> TrainResult:
-    """Train ``model_config`` on ``sequences`` with L_original, writing to ``run_dir``.
+    """Train ``model_config`` on ``sequences`` with L_original or ``objective``, writing to ``run_dir``.
 
     Args:
+        sequences: training sequences (drawn uniformly) or a :class:`SourceMixture` (by weight).
         settings: the recipe (ignored on resume: the stored settings continue, except ``epochs``).
         device: ``auto``, ``cpu``, ``cuda`` (DDP on CUDA: ``cuda:LOCAL_RANK``).
         pretrained: backbone initialisation override (``imagenet``, ``none``, a file).
@@ -353,6 +377,9 @@ def train(
         workers: DataLoader workers (default: ``settings.num_workers`` on CUDA, 0 on the CPU).
         init_weights: start a new run from this checkpoint's weights (same architecture as
             ``model_config``), e.g. a fine-tuning stage with ``settings.frozen_modules``.
+        objective: the actor factory (default L_original: :class:`~.actors.DiMPActor`; CMD:
+            :func:`rgbt_tracker_ros.distill.objective.cmd_objective`). A resumed run must use the
+            objective it was started with.
     """
     from rgbt_tracker_ros.tracking.device import resolve_device
 
@@ -391,14 +418,15 @@ def train(
         if resume and state is None and context.is_main:
             print(f"training: no {state_path} to resume from; starting a new run", file=sys.stderr)
         trainer = Trainer(model_config, sequences, settings, context, pretrained, allow_download, workers,
-                          init_weights=init_weights if state is None else None)
+                          init_weights=init_weights if state is None else None, objective=objective)
         if state is not None:
             trainer.load_state(state, state_path)
         start_epoch = trainer.epoch + 1
         if context.is_main:
             (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
             _print_start(trainer, run_dir, start_epoch)
-        log = RunLog(run_dir, enabled=context.is_main, first_epoch=start_epoch, first_step=trainer.step + 1)
+        log = RunLog(run_dir, enabled=context.is_main, first_epoch=start_epoch, first_step=trainer.step + 1,
+                     columns=trainer.actor.log_columns)
         result = TrainResult(run_dir=run_dir, model=trainer.model, start_epoch=start_epoch, is_main=context.is_main)
         try:
             for epoch in range(start_epoch, settings.epochs + 1):
@@ -408,6 +436,7 @@ def train(
                     description = (
                         f"{data_description or 'training sequences'}: {len(trainer.dataset.sequences)} usable "
                         f"sequences; settings {settings.name!r}, {epoch} epoch(s) x {settings.samples_per_epoch} samples"
+                        + (f"; {trainer.actor.description()}" if trainer.actor.description() else "")
                     )
                     save_checkpoint(run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt", trainer.model,
                                     training_data=description,
@@ -437,6 +466,7 @@ def _print_start(trainer: Trainer, run_dir: Path, start_epoch: int) -> None:
         f"{len(trainer.dataset.sequences)} sequences -> {run_dir}\n"
         f"  epochs {start_epoch}..{s.epochs}, {s.samples_per_epoch} samples/epoch, batch {s.batch_size} "
         f"({c.world_size} process(es) on {c.device}), {trainer.iterations_per_epoch} it/epoch, "
-        f"AMP {'on' if trainer.use_amp else 'off'}, init {init}",
+        f"AMP {'on' if trainer.use_amp else 'off'}, init {init}"
+        + (f"\n  objective: {trainer.actor.description()}" if trainer.actor.description() else ""),
         file=sys.stderr,
     )

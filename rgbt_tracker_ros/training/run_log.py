@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import sys
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from rgbt_tracker_ros.errors import InputError
 
@@ -29,6 +29,8 @@ LOG_COLUMNS = (
     "seconds_per_iteration",
 )
 LOSS_COLUMNS = ("loss", "iou", "test_clf", "test_init_clf", "test_iter_clf")
+#: Weighted terms of a distillation run's total (Eq. 14) that the plot draws when the log has them.
+DISTILL_LOSS_COLUMNS = ("original", "scfd", "mpsd", "hfrd")
 
 
 class RunLog:
@@ -36,12 +38,15 @@ class RunLog:
 
     TensorBoard's x axis is the optimizer step for every scalar (per-epoch means are written at the
     epoch's last step). On resume, rows of epochs ``>= first_epoch`` and events after ``first_step``
-    (left by an interrupted epoch) are dropped.
+    (left by an interrupted epoch) are dropped. ``columns`` are the objective's (default: L_original's
+    :data:`LOG_COLUMNS`).
     """
 
-    def __init__(self, run_dir: Union[str, Path], enabled: bool = True, first_epoch: int = 1, first_step: int = 1):
+    def __init__(self, run_dir: Union[str, Path], enabled: bool = True, first_epoch: int = 1, first_step: int = 1,
+                 columns: Sequence[str] = LOG_COLUMNS):
         self.path = Path(run_dir) / "log.csv"
         self.enabled = enabled
+        self.columns = tuple(columns)
         self.writer = None
         if not enabled:
             return
@@ -58,10 +63,10 @@ class RunLog:
         """Start ``log.csv`` afresh, keeping rows of epochs before ``first_epoch`` (on resume)."""
         rows = [row for row in read_log(self.path) if row["epoch"] < first_epoch] if self.path.is_file() else []
         with self.path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=LOG_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=self.columns)
             writer.writeheader()
             for row in rows:
-                writer.writerow({key: _format(row.get(key, "")) for key in LOG_COLUMNS})
+                writer.writerow({key: _format(row.get(key, "")) for key in self.columns})
 
     def iteration(self, step: int, terms: dict[str, float]) -> None:
         """TensorBoard scalars of one iteration (``train_iter/<term>``)."""
@@ -70,13 +75,13 @@ class RunLog:
                 self.writer.add_scalar(f"train_iter/{name}", value, step)
 
     def epoch(self, row: dict[str, float], step: int) -> None:
-        """Append one epoch's row (keys of :data:`LOG_COLUMNS`) and its TensorBoard scalars at ``step``."""
+        """Append one epoch's row (keys of ``columns``) and its TensorBoard scalars at ``step``."""
         if not self.enabled:
             return
         with self.path.open("a", newline="") as handle:
-            csv.DictWriter(handle, fieldnames=LOG_COLUMNS).writerow({k: _format(row.get(k, "")) for k in LOG_COLUMNS})
+            csv.DictWriter(handle, fieldnames=self.columns).writerow({k: _format(row.get(k, "")) for k in self.columns})
         if self.writer is not None:
-            for name in LOG_COLUMNS[1:]:
+            for name in self.columns[1:]:
                 if name in row:
                     self.writer.add_scalar(f"train/{name}", row[name], step)
             self.writer.flush()
@@ -127,12 +132,14 @@ def plot_losses(run_dir: Union[str, Path], output: Optional[Union[str, Path]] = 
         raise InputError(f"{run_dir / 'log.csv'} has no epochs yet")
     output = Path(output) if output is not None else run_dir / "loss.png"
     epochs = [row["epoch"] for row in rows]
+    distilled = any("original" in row for row in rows)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for name in LOSS_COLUMNS:
+    for name in LOSS_COLUMNS + DISTILL_LOSS_COLUMNS:
         values = [row.get(name) for row in rows]
         if all(v is not None and v > 0 for v in values):
-            ax.plot(epochs, values, marker="o", markersize=3, linewidth=2.0 if name == "loss" else 1.2,
-                    label="total (L_original)" if name == "loss" else name)
+            total = "total (Eq. 14)" if distilled else "total (L_original)"
+            ax.plot(epochs, values, marker="o", markersize=3, linewidth=2.0 if name in ("loss", "original") else 1.2,
+                    label=total if name == "loss" else "L_original" if name == "original" else name)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (epoch mean)")

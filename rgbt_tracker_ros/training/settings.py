@@ -13,6 +13,9 @@ Bundled settings (``--settings NAME``):
   the LasHeR training split with the DiMP recipe; this one only shows the pipeline works).
 - ``synthetic-demo``, ``synthetic-long``, ``synthetic-finetune``: the three stages of the bundled
   demo checkpoint; ``synthetic-iounet``: an IoU-Net-only fine-tuning stage (docs/training.md).
+- ``cmd-student`` (CMD's total loss, Eq. 14, on DiMP18's recipe) and its ablation rows
+  ``cmd-student-origin`` (L_original alone), ``cmd-student-scfd``, ``cmd-student-scfd-mpsd``;
+  ``cmd-synthetic-cpu``: Eq. 14 on the small CPU recipe (``rgbt-tracker distill``).
 
 Files state what differs from the recipe they ``extends`` (:func:`load_settings`).
 
@@ -37,6 +40,39 @@ DIMP_LOSS_WEIGHTS = {"iou": 1.0, "test_clf": 100.0, "test_init_clf": 100.0, "tes
 
 #: Sampler fields that come from the model config, not from the settings file.
 MODEL_SAMPLER_FIELDS = ("output_size", "feature_stride", "filter_size")
+
+#: Distillation terms of CMD's total loss (Eq. 14) that settings switch on.
+DISTILL_TERMS = ("scfd", "mpsd", "hfrd")
+
+#: Blocks that ``extends`` merges key by key instead of replacing them.
+MERGED_BLOCKS = ("sampler", "distill")
+
+
+@dataclass
+class DistillSettings:
+    """CMD distillation, Eq. 14: ``alpha (L_SCFD + L_MPSD) + beta L_HFRD + L_original``.
+
+    Attributes:
+        terms: the distillation terms that are on (of :data:`DISTILL_TERMS`); none is L_original
+            alone (the paper's Student-Origin). An ablation row is a settings file, not code.
+        alpha / beta: the weights of Eq. 14 (paper: 0.001 and 100).
+    """
+
+    terms: tuple[str, ...] = ()
+    alpha: float = 0.001
+    beta: float = 100.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.terms, str):
+            raise InputError(f"distill terms must be a list of {', '.join(DISTILL_TERMS)}, got {self.terms!r}")
+        self.terms = tuple(str(term) for term in self.terms)
+        unknown = sorted(set(self.terms) - set(DISTILL_TERMS))
+        if unknown:
+            raise InputError(f"unknown distillation term(s) {', '.join(unknown)}; known: {', '.join(DISTILL_TERMS)}")
+        if len(set(self.terms)) != len(self.terms):
+            raise InputError(f"distillation terms are listed twice: {list(self.terms)}")
+        if not (self.alpha >= 0 and self.beta >= 0):
+            raise InputError(f"distillation weights must be >= 0, got alpha {self.alpha}, beta {self.beta}")
 
 
 @dataclass
@@ -66,6 +102,8 @@ class TrainSettings:
         amp_dtype: ``float16`` or ``bfloat16``.
         seed: seeds the model initialisation, every sample and every epoch.
         sampler: DiMP sampling/augmentation settings.
+        distill: CMD's distillation terms (:class:`DistillSettings`); only ``rgbt-tracker distill``
+            runs settings that switch some on.
     """
 
     name: str = "custom"
@@ -86,10 +124,14 @@ class TrainSettings:
     amp_dtype: str = "float16"
     seed: int = 0
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    distill: DistillSettings = field(default_factory=DistillSettings)
 
     def __post_init__(self) -> None:
         if isinstance(self.sampler, dict):
             self.sampler = _sampler_from_dict(self.sampler, self.name)
+        if isinstance(self.distill, dict):
+            self.distill = dataclass_from_mapping(DistillSettings, self.distill, f"training settings {self.name!r}: "
+                                                  "distill", "distillation setting")
         for key in ("epochs", "samples_per_epoch", "batch_size", "lr_step_epochs"):
             if int(getattr(self, key)) < 1:
                 raise InputError(f"training settings {self.name!r}: {key} must be at least 1, got {getattr(self, key)}")
@@ -116,6 +158,7 @@ class TrainSettings:
         fields that come from the model config."""
         values = dataclasses.asdict(self)
         values["sampler"]["proposal_sigma_factors"] = list(self.sampler.proposal_sigma_factors)
+        values["distill"]["terms"] = list(self.distill.terms)
         for key in MODEL_SAMPLER_FIELDS:
             del values["sampler"][key]
         return values
@@ -151,8 +194,8 @@ def load_settings(name_or_path: Union[str, Path]) -> TrainSettings:
     """Load bundled settings by name (``dimp-student``) or a YAML file by path.
 
     A file may start from another one with ``extends: NAME`` (a bundled name, or a YAML path
-    relative to the file): its keys replace the base's, except ``sampler``, which is merged key by
-    key. The name is always the file's own.
+    relative to the file): its keys replace the base's, except the blocks ``sampler`` and
+    ``distill``, which are merged key by key. The name is always the file's own.
     """
     values, path = _read_settings(name_or_path, ())
     values.setdefault("name", path.stem)
@@ -174,10 +217,11 @@ def _read_settings(name_or_path: Union[str, Path], chain: tuple[Path, ...]) -> t
         reference = str(path.parent / reference)
     base, base_path = _read_settings(reference, chain + (resolved,))
     base.pop("name", None)
-    for source, mapping in ((base_path, base), (path, values)):
-        if not isinstance(mapping.get("sampler", {}), dict):
-            raise InputError(f"{source}: sampler must be a mapping of name: value")
     merged = {**base, **values}
-    if "sampler" in base or "sampler" in values:
-        merged["sampler"] = {**base.get("sampler", {}), **values.get("sampler", {})}
+    for block in MERGED_BLOCKS:
+        for source, mapping in ((base_path, base), (path, values)):
+            if not isinstance(mapping.get(block, {}), dict):
+                raise InputError(f"{source}: {block} must be a mapping of name: value")
+        if block in base or block in values:
+            merged[block] = {**base.get(block, {}), **values.get(block, {})}
     return merged, path

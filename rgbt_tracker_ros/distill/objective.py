@@ -1,0 +1,197 @@
+"""The CMD distillation objective (CMD, seed 000, Sec. 3.6, Eq. 14) as a training actor.
+
+``L_distill = alpha (L_SCFD + L_MPSD) + beta L_HFRD + L_original`` (alpha 0.001, beta 100 in the
+paper), each term switched on by ``settings.distill.terms``
+(:class:`~rgbt_tracker_ros.training.settings.DistillSettings`), so an ablation row is a settings file:
+
+* L_original: DiMP's loss (:class:`~rgbt_tracker_ros.training.losses.DiMPLoss`), always;
+* L_SCFD (Eq. 1-3, :mod:`.scfd`), L_MPSD (Eq. 7-11, :mod:`.mpsd`), L_HFRD (Eq. 12-13, :mod:`.hfrd`).
+
+The teacher is a checkpoint (``kind: teacher``), frozen: eval mode (BatchNorm running statistics),
+``requires_grad`` off, run under ``no_grad`` on the same batch as the student (its whole DiMP
+forward pass: features, fused features and score maps), never in the optimizer, never wrapped by
+DDP. Each process of a DDP run holds its own copy. With no term switched on it is not run.
+
+The student and the modules that only distillation trains (SCFD's ABF chains, MPSD's width
+adapters where the widths differ) form one :class:`DistillationNet`: the optimizer, ``train()``
+and DDP see it whole; the tracking checkpoints save the student alone, the training state (for
+``--resume``) the ABF modules as well.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+import torch
+from torch import nn
+
+from rgbt_tracker_ros.distill.hfrd import hfrd_loss
+from rgbt_tracker_ros.distill.mpsd import FusionAdapter, mpsd_loss
+from rgbt_tracker_ros.distill.scfd import SCFDHead, scfd_loss, scfd_targets
+from rgbt_tracker_ros.errors import CheckpointError, InputError
+from rgbt_tracker_ros.networks.backbones import LEVELS
+from rgbt_tracker_ros.networks.config import ModelConfig
+from rgbt_tracker_ros.networks.models import FUSED_LEVELS, FusionFeatures, ModelOutput, RGBTDiMPNet
+from rgbt_tracker_ros.training.actors import Actor, Autocast, ObjectiveFactory
+from rgbt_tracker_ros.training.losses import DiMPLoss, LossTerms
+from rgbt_tracker_ros.training.run_log import LOG_COLUMNS
+from rgbt_tracker_ros.training.settings import TrainSettings
+
+#: log.csv columns: L_original's, then the weighted terms of Eq. 14 (``original`` = L_original), the
+#: unweighted losses and ``mpsd_agree`` (fraction of frames whose lambda equals nu, Eq. 8-9).
+CMD_LOG_COLUMNS = (LOG_COLUMNS[:7] + ("original", "scfd", "mpsd", "hfrd") + LOG_COLUMNS[7:9]
+                   + ("l_scfd", "l_fus", "l_p", "l_hfrd", "mpsd_agree") + LOG_COLUMNS[9:])
+
+
+def _both(features: tuple[FusionFeatures, FusionFeatures], group: str, level: str) -> torch.Tensor:
+    """``group`` (rgb, tir, fused, initial_fusions, path_weights) at ``level`` of train and test frames together."""
+    return torch.cat([getattr(f, group)[level] for f in features], dim=0)
+
+
+class DistillationNet(nn.Module):
+    """The student with its distillation-only modules; ``forward`` returns the student's output and
+    the feature losses (SCFD, MPSD) that need those modules.
+
+    Args:
+        student: the network being trained.
+        teacher_config: the teacher's architecture (for the target widths).
+        terms: the distillation terms that are on.
+    """
+
+    def __init__(self, student: RGBTDiMPNet, teacher_config: ModelConfig, terms: tuple[str, ...]):
+        super().__init__()
+        self.student = student
+        s_channels, t_channels = student.config.backbone_channels, teacher_config.backbone_channels
+        self.scfd = SCFDHead(s_channels, t_channels) if "scfd" in terms else None
+        self.mpsd = FusionAdapter(s_channels, t_channels) if "mpsd" in terms else None
+
+    def forward(self, batch: Mapping[str, torch.Tensor],
+                teacher: Optional[ModelOutput]) -> tuple[ModelOutput, dict[str, torch.Tensor]]:
+        output = self.student(batch["train_rgb"], batch["train_tir"], batch["test_rgb"], batch["test_tir"],
+                              batch["train_bb"], batch["test_proposals"])
+        losses: dict[str, torch.Tensor] = {}
+        if self.scfd is None and self.mpsd is None:
+            return output, losses
+        if teacher is None:
+            raise ValueError("SCFD and MPSD need the teacher's output")
+        student_frames = (output.train_features, output.test_features)
+        teacher_frames = (teacher.train_features, teacher.test_features)
+        if self.scfd is not None:
+            targets = scfd_targets({level: _both(teacher_frames, "rgb", level) for level in LEVELS},
+                                   {level: _both(teacher_frames, "tir", level) for level in LEVELS})
+            student = {modality: {level: _both(student_frames, modality, level) for level in LEVELS}
+                       for modality in ("rgb", "tir")}
+            adapted = self.scfd(student, [tuple(t.shape[-2:]) for t in targets["rgb"]])
+            losses["scfd"] = scfd_loss(adapted, targets)
+        if self.mpsd is not None:
+            mpsd = mpsd_loss(
+                {level: _both(teacher_frames, "fused", level) for level in FUSED_LEVELS},
+                {level: self.mpsd(level, _both(student_frames, "fused", level)) for level in FUSED_LEVELS},
+                {level: self.mpsd(level, _both(student_frames, "initial_fusions", level)) for level in FUSED_LEVELS},
+                {level: _both(student_frames, "path_weights", level) for level in FUSED_LEVELS},
+            )
+            losses["fus"], losses["p"] = mpsd.fus, mpsd.penalty
+            agree = [(mpsd.selected[level] == mpsd.predicted[level]).float().mean() for level in FUSED_LEVELS]
+            losses["agree"] = torch.stack(agree).mean().detach()
+        return output, losses
+
+
+class CMDActor(Actor):
+    """Eq. 14 with the terms ``settings.distill`` switches on (see the module docstring)."""
+
+    log_columns = CMD_LOG_COLUMNS
+
+    def __init__(self, model: RGBTDiMPNet, settings: TrainSettings, teacher: RGBTDiMPNet, teacher_id: dict[str, Any]):
+        check_pair(model.config, teacher.config)
+        self.terms = settings.distill.terms
+        self.alpha, self.beta = settings.distill.alpha, settings.distill.beta
+        net = DistillationNet(model, teacher.config, self.terms)
+        extra = nn.ModuleDict({name: m for name, m in (("scfd", net.scfd), ("mpsd", net.mpsd)) if m is not None})
+        super().__init__(model, extra=extra if any(True for _ in extra.parameters()) else None, net=net)
+        self.teacher = freeze_teacher(teacher)
+        self.teacher_id = dict(teacher_id)
+        self.original = DiMPLoss(settings.loss_weights, settings.hinge_threshold)
+
+    def __call__(self, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast) -> LossTerms:
+        teacher = None
+        with autocast():
+            if self.terms:
+                with torch.no_grad():
+                    teacher = self.teacher(batch["train_rgb"], batch["train_tir"], batch["test_rgb"],
+                                           batch["test_tir"], batch["train_bb"], batch["test_proposals"])
+            output, feature_losses = net(batch, teacher)
+        original = self.original(output, batch)
+        weighted: dict[str, torch.Tensor] = {}
+        raw: dict[str, float] = {}
+        if "scfd" in self.terms:
+            weighted["scfd"] = self.alpha * feature_losses["scfd"]
+            raw["l_scfd"] = float(feature_losses["scfd"].detach())
+        if "mpsd" in self.terms:
+            weighted["mpsd"] = self.alpha * (feature_losses["fus"] + feature_losses["p"])  # Eq. 11
+            raw.update(l_fus=float(feature_losses["fus"].detach()), l_p=float(feature_losses["p"].detach()),
+                       mpsd_agree=float(feature_losses["agree"]))
+        if "hfrd" in self.terms:
+            l_hfrd = hfrd_loss(output.target_scores[-1], teacher.target_scores[-1], batch["test_label"])
+            weighted["hfrd"] = self.beta * l_hfrd
+            raw["l_hfrd"] = float(l_hfrd.detach())
+        total = original.total + sum(weighted.values())  # Eq. 14
+        terms = {**original.terms, "original": original.terms["loss"],
+                 **{name: float(value.detach()) for name, value in weighted.items()}, **raw,
+                 "loss": float(total.detach())}
+        return LossTerms(total=total, terms=terms)
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "cmd", **self.teacher_id}
+
+    def description(self) -> str:
+        terms = ", ".join(self.terms) or "no distillation term (L_original only)"
+        return (f"CMD distillation (Eq. 14: {terms}; alpha {self.alpha:g}, beta {self.beta:g}) from teacher "
+                f"{self.teacher_id['teacher_config']!r} (sha256 {self.teacher_id['teacher_sha256'][:12]})")
+
+
+def freeze_teacher(teacher: RGBTDiMPNet) -> RGBTDiMPNet:
+    """Eval mode and no gradients (it is no submodule of the trained network, so ``train()`` never reaches it)."""
+    teacher.requires_grad_(False)
+    return teacher.eval()
+
+
+def check_pair(student: ModelConfig, teacher: ModelConfig) -> None:
+    """Student and teacher must be of their kinds and see the same crops on the same score grid."""
+    if student.kind != "student":
+        raise InputError(f"distillation trains a student; model config {student.name!r} is a {student.kind}")
+    if teacher.kind != "teacher":
+        raise InputError(f"the teacher checkpoint holds a {teacher.kind} ({teacher.name!r}); --teacher needs a teacher")
+    differences = [f"{key} ({getattr(student, key)} vs {getattr(teacher, key)})"
+                   for key in ("input_size", "feature_stride", "filter_size")
+                   if getattr(student, key) != getattr(teacher, key)]
+    if differences:
+        raise InputError(f"student {student.name!r} and teacher {teacher.name!r} must share the crop and score grid "
+                         f"to be compared on the same samples; they differ in {', '.join(differences)}")
+
+
+def load_teacher(path: Union[str, Path], student: ModelConfig) -> tuple[RGBTDiMPNet, dict[str, Any]]:
+    """The teacher of checkpoint ``path`` (on the CPU, frozen) and its identity for the training state.
+
+    Raises :class:`CheckpointError` for a missing, corrupt or foreign file and :class:`InputError`
+    for a checkpoint that is no teacher or does not fit ``student`` (:func:`check_pair`).
+    """
+    from rgbt_tracker_ros.data.bundle import file_sha256
+    from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"teacher checkpoint not found: {path}")
+    teacher, meta = load_checkpoint(path)
+    check_pair(student, meta["config"])
+    return freeze_teacher(teacher), {"teacher_config": meta["config"].name, "teacher_sha256": file_sha256(path)}
+
+
+def cmd_objective(teacher_path: Union[str, Path], student: ModelConfig) -> ObjectiveFactory:
+    """The trainer's factory of :class:`CMDActor` with the teacher of ``teacher_path`` (loaded and
+    checked now, so that a bad teacher fails before any training starts)."""
+    teacher, teacher_id = load_teacher(teacher_path, student)
+
+    def factory(model: RGBTDiMPNet, settings: TrainSettings, device: torch.device) -> CMDActor:
+        return CMDActor(model, settings, teacher.to(device), teacher_id)
+
+    return factory

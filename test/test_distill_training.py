@@ -1,0 +1,253 @@
+"""CMD distillation training (distill/objective.py through training/loop.py): Eq. 14, gradients, frozen
+teacher, exact resume, the Student-Origin row, weighted sources, errors, DDP.
+
+student-tiny / teacher-tiny at a 64 px crop (every module as bundled, smaller maps) from random weights.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from rgbt_tracker_ros.data.datasets import open_dataset
+from rgbt_tracker_ros.data.mixture import SourceMixture, TrainingSource, open_training_root
+from rgbt_tracker_ros.data.synthetic import make_specs
+from rgbt_tracker_ros.data.writers import write_lasher
+from rgbt_tracker_ros.distill.hfrd import hfrd_loss
+from rgbt_tracker_ros.distill.objective import cmd_objective
+from rgbt_tracker_ros.errors import CheckpointError, DatasetError, InputError
+from rgbt_tracker_ros.networks.checkpoint import load_checkpoint, save_checkpoint
+from rgbt_tracker_ros.networks.config import build_model, load_config
+from rgbt_tracker_ros.training.distributed import DistributedContext
+from rgbt_tracker_ros.training.loop import Trainer, read_training_state, train
+from rgbt_tracker_ros.training.run_log import read_log
+from rgbt_tracker_ros.training.settings import DistillSettings, TrainSettings, load_settings
+
+STUDENT = load_config("student-tiny", input_size=64, pretrained="none")
+TEACHER = load_config("teacher-tiny", input_size=64, pretrained="none")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic")
+    for spec in make_specs(2, seed=0, frames=24, size=(128, 96)):
+        write_lasher(spec, root / spec.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def teacher_path(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path_factory.mktemp("teacher") / "teacher.pt", build_model(TEACHER))
+
+
+def small_settings(**changes) -> TrainSettings:
+    """cmd-synthetic-cpu (every term, paper weights): 2 epochs x 1 step of 2 samples, 2 train + 1 test frames."""
+    settings = load_settings("cmd-synthetic-cpu")
+    sampler = replace(settings.sampler, num_train_frames=2, num_test_frames=1)
+    return settings.replace(**{"epochs": 2, "samples_per_epoch": 2, "batch_size": 2, "sampler": sampler, **changes})
+
+
+def test_one_step_sums_eq_14_moves_student_and_abf_and_leaves_the_teacher_untouched(synthetic_root, teacher_path):
+    trainer = Trainer(STUDENT, open_dataset(synthetic_root), small_settings(), DistributedContext(),
+                      objective=cmd_objective(teacher_path, STUDENT))
+    actor = trainer.actor
+    teacher_before = {k: v.clone() for k, v in actor.teacher.state_dict().items()}
+    extra_before = {k: v.clone() for k, v in actor.extra.state_dict().items()}
+    student_before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    terms = trainer.train_step(next(iter(trainer.loader(epoch=1))))
+
+    assert terms["loss"] == pytest.approx(terms["original"] + terms["scfd"] + terms["mpsd"] + terms["hfrd"], rel=1e-5)
+    assert terms["scfd"] == pytest.approx(0.001 * terms["l_scfd"], rel=1e-5)
+    assert terms["mpsd"] == pytest.approx(0.001 * (terms["l_fus"] + terms["l_p"]), rel=1e-5)
+    assert terms["hfrd"] == pytest.approx(100.0 * terms["l_hfrd"], rel=1e-5)
+    assert all(terms[k] > 0 for k in ("l_scfd", "l_fus", "l_p", "l_hfrd")) and 0 <= terms["mpsd_agree"] <= 1
+    # The teacher: bit-identical (BatchNorm statistics too: eval mode), no gradients, not in the optimizer.
+    teacher_after = actor.teacher.state_dict()
+    assert all(torch.equal(teacher_after[k], v) for k, v in teacher_before.items())
+    assert not actor.teacher.training
+    assert all(p.grad is None and not p.requires_grad for p in actor.teacher.parameters())
+    optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert not optimised & {id(p) for p in actor.teacher.parameters()}
+    # The ABF modules train with the student, in their own optimizer group.
+    assert {id(p) for p in actor.extra.parameters()} == {id(p) for p in trainer.optimizer.param_groups[0]["params"]}
+    assert all(p.grad is not None for p in actor.extra.parameters())
+    assert any(not torch.equal(v, extra_before[k]) for k, v in actor.extra.state_dict().items())
+    assert any(not torch.equal(v, student_before[k]) for k, v in trainer.model.state_dict().items()
+               if k.startswith("backbone."))
+
+
+def test_each_distillation_term_sends_gradients_where_it_should(synthetic_root, teacher_path):
+    trainer = Trainer(STUDENT, open_dataset(synthetic_root), small_settings(), DistributedContext(),
+                      objective=cmd_objective(teacher_path, STUDENT))
+    batch = next(iter(trainer.loader(epoch=1)))
+    actor, net = trainer.actor, trainer.network.train()
+    with torch.no_grad():
+        teacher = actor.teacher(batch["train_rgb"], batch["train_tir"], batch["test_rgb"], batch["test_tir"],
+                                batch["train_bb"], batch["test_proposals"])
+    output, losses = net(batch, teacher)
+    terms = {"scfd": losses["scfd"], "mpsd": losses["fus"] + losses["p"],
+             "hfrd": hfrd_loss(output.target_scores[-1], teacher.target_scores[-1], batch["test_label"])}
+    named = {**dict(trainer.model.named_parameters()), **dict(actor.extra.named_parameters())}
+    reached = {}
+    for term, loss in terms.items():
+        grads = torch.autograd.grad(loss, list(named.values()), retain_graph=True, allow_unused=True)
+        reached[term] = {name.split(".")[0] for name, g in zip(named, grads)
+                         if g is not None and bool(g.abs().sum() > 0)}
+    # SCFD: the shared backbone through the ABF modules; MPSD: backbone and fusion (L_fus and L_p reach the
+    # path weights); HFRD: everything up to the classifier that makes R_s. None reaches the IoU-Net.
+    assert reached == {"scfd": {"backbone", "scfd"}, "mpsd": {"backbone", "fusion"},
+                       "hfrd": {"backbone", "fusion", "classifier"}}
+    assert teacher.target_scores[-1].grad_fn is None and all(p.grad is None for p in actor.teacher.parameters())
+
+
+def test_resume_continues_identically_and_checkpoints_hold_the_student_alone(synthetic_root, teacher_path, tmp_path):
+    sequences = open_dataset(synthetic_root)
+
+    def run(folder: str, **kwargs):
+        return train(STUDENT, sequences, tmp_path / folder, small_settings(), device="cpu", progress=False,
+                     objective=cmd_objective(teacher_path, STUDENT), **kwargs)
+
+    straight = run("straight")
+    run("resumed", epochs=1)
+    resumed = run("resumed", resume=True, epochs=2)
+    assert [e.epoch for e in resumed.epochs] == [2]
+    assert resumed.epochs[0].terms == straight.epochs[1].terms
+    a = read_training_state(tmp_path / "straight" / "last.pt")
+    b = read_training_state(tmp_path / "resumed" / "last.pt")
+    for key in ("model", "objective_modules"):
+        assert a[key].keys() == b[key].keys() and all(torch.equal(a[key][k], b[key][k]) for k in a[key])
+    assert any(k.startswith("scfd.chains.rgb.") for k in a["objective_modules"])
+    assert a["objective"]["kind"] == "cmd" and a["objective"]["teacher_config"] == TEACHER.name
+    # The tracking checkpoint is the student alone (loading checks every key) and says how it was made.
+    model, meta = load_checkpoint(tmp_path / "straight" / "checkpoints" / "epoch_002.pt", config=STUDENT)
+    assert model.state_dict().keys() == a["model"].keys()
+    assert "CMD distillation (Eq. 14: scfd, mpsd, hfrd; alpha 0.001, beta 100)" in meta["training_data"]
+    rows = read_log(tmp_path / "resumed" / "log.csv")
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["l_hfrd"] == pytest.approx(
+        straight.epochs[1].terms["l_hfrd"], rel=1e-5)
+    # Another teacher (or plain training) cannot continue this run.
+    torch.manual_seed(1)
+    other = save_checkpoint(tmp_path / "other_teacher.pt", build_model(TEACHER))
+    with pytest.raises(CheckpointError, match="objective"):
+        train(STUDENT, sequences, tmp_path / "resumed", small_settings(), device="cpu", progress=False, resume=True,
+              epochs=3, objective=cmd_objective(other, STUDENT))
+    with pytest.raises(InputError, match="run them with `rgbt-tracker distill"):  # the stored settings distil
+        train(STUDENT, sequences, tmp_path / "resumed", small_settings(distill=DistillSettings()), device="cpu",
+              progress=False, resume=True, epochs=3)
+
+
+def test_student_origin_row_through_distill_is_base_training(synthetic_root, teacher_path, tmp_path):
+    origin = small_settings(epochs=1, distill=DistillSettings())
+    sequences = open_dataset(synthetic_root)
+    base = train(STUDENT, sequences, tmp_path / "base", origin, device="cpu", progress=False)
+    distilled = train(STUDENT, sequences, tmp_path / "origin", origin, device="cpu", progress=False,
+                      objective=cmd_objective(teacher_path, STUDENT))
+    assert all(distilled.epochs[0].terms[k] == v for k, v in base.epochs[0].terms.items())
+    assert distilled.epochs[0].terms["original"] == base.epochs[0].terms["loss"]
+    a, b = base.model.state_dict(), distilled.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "objective_modules" not in read_training_state(tmp_path / "origin" / "last.pt")
+
+
+def test_bad_teachers_and_pairs_are_one_line_errors(synthetic_root, teacher_path, tmp_path):
+    student_ckpt = save_checkpoint(tmp_path / "student.pt", build_model(STUDENT))
+    with pytest.raises(InputError, match="holds a student .*--teacher needs a teacher"):
+        cmd_objective(student_ckpt, STUDENT)
+    with pytest.raises(InputError, match=r"differ in input_size \(64 vs 96\)"):
+        cmd_objective(save_checkpoint(tmp_path / "t96.pt", build_model(TEACHER.replace(input_size=96))), STUDENT)
+    with pytest.raises(InputError, match="distillation trains a student"):
+        cmd_objective(teacher_path, TEACHER)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(teacher_path.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        cmd_objective(corrupt, STUDENT)
+    with pytest.raises(CheckpointError, match="not found"):
+        cmd_objective(tmp_path / "missing.pt", STUDENT)
+    with pytest.raises(InputError, match="run them with `rgbt-tracker distill"):
+        train(STUDENT, open_dataset(synthetic_root), tmp_path / "plain", small_settings(), device="cpu", progress=False)
+
+
+def test_sources_are_drawn_by_weight(synthetic_root, tmp_path):
+    first, second = open_dataset(synthetic_root)
+    settings = replace(small_settings().sampler, output_size=64)
+
+    def mixture(weights):
+        sampler = SourceMixture([TrainingSource("a", [first], weights[0]),
+                                 TrainingSource("b", [second], weights[1])]).sampler(settings, 8, seed=3)
+        sampler.set_epoch(1)
+        return sampler
+
+    only_a = mixture((1.0, 0.0))
+    assert all(torch.equal(only_a[i]["train_rgb"], only_a.samplers[0][i]["train_rgb"]) for i in range(4))
+    both = mixture((1.0, 1.0))
+    picked = [next(k for k in (0, 1) if torch.equal(both[i]["train_rgb"], both.samplers[k][i]["train_rgb"]))
+              for i in range(8)]
+    assert set(picked) == {0, 1} and len(both.sequences) == 2
+    assert all(torch.equal(both[i]["test_bb"], mixture((1.0, 1.0))[i]["test_bb"]) for i in range(3))
+    with pytest.raises(InputError, match="not all 0"):
+        SourceMixture([TrainingSource("a", [first], 0.0)])
+    with pytest.raises(DatasetError, match="source a: no usable training sequence"):
+        SourceMixture([TrainingSource("a", [first], 1.0)]).sampler(replace(settings, min_sequence_length=100), 2)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text(json.dumps({
+        "format": "rgbt-teacher-bundle", "version": 1, "frames": "reference",
+        "sequences": {"walk": {"source": {"kind": "bag", "path": "walk"}, "complete": True, "frames": 3}},
+    }))
+    with pytest.raises(DatasetError, match="references a bag"):
+        open_training_root(bundle)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_worker(rank: int, port: int, data: str, teacher: str, run_dir: str, report_dir: str) -> None:
+    """One torchrun-like process: environment variables, then the ordinary ``train`` call with the CMD objective."""
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    factory, actors = cmd_objective(teacher, STUDENT), []
+
+    def keep_actor(model, settings, device):
+        actors.append(factory(model, settings, device))
+        return actors[-1]
+
+    settings = small_settings(epochs=1, samples_per_epoch=4, batch_size=4)  # 2 per process: IoU-Net needs 2
+    result = train(STUDENT, open_dataset(data), run_dir, settings, device="cpu", progress=False, objective=keep_actor)
+    weights = {**{f"model.{k}": v for k, v in result.model.state_dict().items()},
+               **{f"abf.{k}": v for k, v in actors[0].extra.state_dict().items()}}
+    torch.save(weights, Path(report_dir, f"rank{rank}.pt"))
+
+
+@pytest.mark.slow
+def test_two_processes_distil_in_step(synthetic_root, teacher_path, tmp_path):
+    run_dir, reports = tmp_path / "run", tmp_path / "reports"
+    reports.mkdir()
+    mp.start_processes(_ddp_worker, args=(_free_port(), str(synthetic_root), str(teacher_path), str(run_dir),
+                                          str(reports)), nprocs=2, join=True, start_method="fork")
+    rank0, rank1 = torch.load(reports / "rank0.pt"), torch.load(reports / "rank1.pt")
+    # Student and ABF modules step with averaged gradients: equal weights (BatchNorm statistics are per process).
+    trained = [k for k in rank0 if "running" not in k and "num_batches" not in k]
+    assert any(k.startswith("abf.") for k in trained)
+    assert all(torch.equal(rank0[k], rank1[k]) for k in trained)
+    state = read_training_state(run_dir / "last.pt")
+    assert all(torch.equal(state["objective_modules"][k[4:]], rank0[k]) for k in trained if k.startswith("abf."))
+    assert [row["epoch"] for row in read_log(run_dir / "log.csv")] == [1]
