@@ -16,12 +16,7 @@ from rgbt_tracker_ros.networks.config import build_model, load_config
 from rgbt_tracker_ros.training.run_log import read_log
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -33,12 +33,7 @@ STUDENT = load_config("student-tiny", input_size=64, pretrained="none")
 TEACHER = load_config("teacher-tiny", input_size=64, pretrained="none")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

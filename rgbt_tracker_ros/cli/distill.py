@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from rgbt_tracker_ros.cli.train import add_run_arguments, open_training_data, report, require, run_settings
+from rgbt_tracker_ros.cli.train import add_run_arguments, require, run_loop, run_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,26 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rgbt_tracker_ros.distill.objective import cmd_objective
     from rgbt_tracker_ros.networks.config import load_config
-    from rgbt_tracker_ros.training.loop import train
 
     config = load_config(args.model_config)
     settings = run_settings(args, "cmd-student")
-    objective = cmd_objective(args.teacher, config)
-    data, description = open_training_data(args)
-    result = train(
-        config,
-        data,
-        args.out,
-        settings,
-        device=args.device,
-        pretrained=args.pretrained,
-        allow_download=args.pretrained == "imagenet",
-        resume=args.resume,
-        data_description=description,
-        epochs=args.epochs,
-        workers=args.workers,
-        progress=not args.no_progress,
-        init_weights=args.init_weights,
-        objective=objective,
-    )
-    return report(result)
+    return run_loop(args, config, settings, objective=cmd_objective(args.teacher, config))

@@ -7,11 +7,13 @@ The same command line runs as one process or under ``torchrun --nproc_per_node N
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 if TYPE_CHECKING:
     from rgbt_tracker_ros.data.mixture import SourceMixture
     from rgbt_tracker_ros.data.sampler import TrainingSequence
+    from rgbt_tracker_ros.networks.config import ModelConfig
+    from rgbt_tracker_ros.training.actors import ObjectiveFactory
     from rgbt_tracker_ros.training.loop import TrainResult
     from rgbt_tracker_ros.training.settings import TrainSettings
 
@@ -118,6 +120,35 @@ def open_training_data(
     return SourceMixture(sources), ", ".join(parts)
 
 
+def run_loop(
+    args: argparse.Namespace,
+    config: "ModelConfig",
+    settings: "TrainSettings",
+    objective: Optional["ObjectiveFactory"] = None,
+) -> int:
+    """Open ``--data``, run the training loop with ``objective`` (``None``: DiMP's L_original) and report."""
+    from rgbt_tracker_ros.training.loop import train
+
+    data, description = open_training_data(args)
+    result = train(
+        config,
+        data,
+        args.out,
+        settings,
+        device=args.device,
+        pretrained=args.pretrained,
+        allow_download=args.pretrained == "imagenet",
+        resume=args.resume,
+        data_description=description,
+        epochs=args.epochs,
+        workers=args.workers,
+        progress=not args.no_progress,
+        init_weights=args.init_weights,
+        objective=objective,
+    )
+    return report(result)
+
+
 def report(result: "TrainResult") -> int:
     """Print the last epoch's loss (rank 0 only); the exit code."""
     if not result.is_main:
@@ -140,24 +171,7 @@ def run(args: argparse.Namespace) -> int:
     require(args, "training", ("--model-config", "--data", "--out"), " (or --plot RUN_DIR)")
 
     from rgbt_tracker_ros.networks.config import load_config
-    from rgbt_tracker_ros.training.loop import train
 
     config = load_config(args.model_config)
     settings = run_settings(args, "dimp-teacher" if config.kind == "teacher" else "dimp-student")
-    data, description = open_training_data(args)
-    result = train(
-        config,
-        data,
-        args.out,
-        settings,
-        device=args.device,
-        pretrained=args.pretrained,
-        allow_download=args.pretrained == "imagenet",
-        resume=args.resume,
-        data_description=description,
-        epochs=args.epochs,
-        workers=args.workers,
-        progress=not args.no_progress,
-        init_weights=args.init_weights,
-    )
-    return report(result)
+    return run_loop(args, config, settings)

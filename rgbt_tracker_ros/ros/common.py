@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
+
 import message_filters
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
@@ -43,6 +45,17 @@ def load_tracker(tracker: str, model: str, params: str, device: str, fp16: bool)
 
     tracker_params = dataclasses.replace(load_params(params or None), fp16=bool(fp16))
     return create_tracker(tracker, model=model or None, params=tracker_params, device=device)
+
+
+def image_msg(array: np.ndarray, encoding: str, stamp: Any, frame_id: str) -> Image:
+    """A ``sensor_msgs/Image`` holding ``array`` (HxW or HxWxC, native little-endian) as ``encoding``."""
+    msg = Image()
+    msg.header.stamp, msg.header.frame_id = stamp, frame_id
+    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
+    msg.encoding, msg.is_bigendian = encoding, 0
+    msg.step = int(array.strides[0]) if array.size else 0
+    msg.data = np.ascontiguousarray(array).tobytes()
+    return msg
 
 
 def declare_parameters(node: Node, table: tuple[NodeParameter, ...]) -> None:

@@ -17,7 +17,7 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import rclpy
@@ -28,6 +28,7 @@ from vision_msgs.msg import Detection2D, Detection2DArray
 from rgbt_tracker_ros.atomic_files import write_text_atomic
 from rgbt_tracker_ros.data.frames import FramePair
 from rgbt_tracker_ros.node.diagnostics import NODE_STAGES
+from rgbt_tracker_ros.ros.common import image_msg
 
 TARGET = 48
 
@@ -45,15 +46,6 @@ def scene(index: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray, 
     rgb[yi:yi + TARGET, xi:xi + TARGET] = np.stack([200 + 50 * checker, 120 * checker, 40 + 0 * checker], axis=2)
     thermal[yi:yi + TARGET, xi:xi + TARGET] = 6000
     return rgb, thermal, [x, y, float(TARGET), float(TARGET)]
-
-
-def image_msg(array: np.ndarray, encoding: str, stamp: Any, frame_id: str) -> Image:
-    msg = Image()
-    msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
-    msg.encoding, msg.is_bigendian, msg.step = encoding, 0, int(array.strides[0])
-    msg.data = array.tobytes()
-    return msg
 
 
 def bare_tracker_ms(tracker_name: str, model: str, device: str, frames: list, repeats: int) -> float:

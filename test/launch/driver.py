@@ -25,6 +25,7 @@ from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2D, Detection2DArray
 
 import moving_target
+from rgbt_tracker_ros.ros.common import image_msg
 
 NAMESPACE = "rgbt_test"
 RGB_TOPIC, THERMAL_TOPIC = "/test_cam/rgb", "/test_cam/thermal"
@@ -64,18 +65,6 @@ def launch_description(config_text: str, autostart: str = "true") -> launch.Laun
     """One track node under test, then ReadyToTest."""
     return launch.LaunchDescription([track_launch(config_text, autostart=autostart),
                                      launch_testing.actions.ReadyToTest()])
-
-
-def image_msg(array: np.ndarray, encoding: str, stamp: Any, frame_id: str) -> Image:
-    msg = Image()
-    msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = int(array.strides[0]) if array.size else 0
-    msg.data = np.ascontiguousarray(array).tobytes()
-    return msg
 
 
 def init_msg(box: list[float], stamp: Any) -> Detection2D:
