@@ -8,7 +8,7 @@ stamped like the RGB image (see :mod:`rgbt_tracker_ros.data.topics`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Optional, Union
 
@@ -44,6 +44,33 @@ class PairingStats:
     rgb_messages: int = 0
     thermal_messages: int = 0
     pairs: int = 0
+
+    def count(self, input_index: int) -> None:
+        """One image message of input ``input_index`` (0: RGB, 1: thermal) was read."""
+        if input_index == 0:
+            self.rgb_messages += 1
+        else:
+            self.thermal_messages += 1
+
+
+@dataclass(frozen=True)
+class RawImage:
+    """One RGB or thermal message of a bag as recorded (CDR bytes); :meth:`deserialize` gives the message."""
+
+    bag: Path
+    topic: str
+    input_index: int  # 0: RGB, 1: thermal (the synchroniser's input order)
+    log_ns: int
+    data: bytes
+    msgtype: str
+    reader: AnyReader = field(repr=False, compare=False)
+
+    def deserialize(self) -> Any:
+        """The ``sensor_msgs/Image`` or ``CompressedImage`` (:class:`BagError` if the bytes do not parse)."""
+        try:
+            return self.reader.deserialize(self.data, self.msgtype)
+        except _ROSBAG_ERRORS as err:
+            raise BagError(f"bag {self.bag}: cannot deserialize a message on {self.topic}: {err}") from err
 
 
 def stamp_ns(msg: Any) -> int:
@@ -171,40 +198,41 @@ class BagPairReader:
             reader.close()
         return boxes
 
-    def __iter__(self) -> Iterator[FramePair]:
-        ground_truth = self.ground_truth()
-        synchronizer = ApproximateTimeSynchronizer(self.queue_size, self.slop)
-        self.stats = stats = PairingStats()
+    def image_messages(self) -> Iterator[RawImage]:
+        """Every RGB and thermal message of the bag in recording order, still CDR-serialised."""
         inputs = {self.rgb_topic: 0, self.thermal_topic: 1}
         reader = _open(self.path)
         try:
             connections = [c for c in reader.connections if c.topic in inputs]
-            for connection, _, raw in reader.messages(connections=connections):
-                try:
-                    msg = reader.deserialize(raw, connection.msgtype)
-                except _ROSBAG_ERRORS as err:
-                    raise BagError(
-                        f"bag {self.path}: cannot deserialize a message on {connection.topic}: {err}"
-                    ) from err
-                input_index = inputs[connection.topic]
-                if input_index == 0:
-                    stats.rgb_messages += 1
-                else:
-                    stats.thermal_messages += 1
-                for rgb_msg, thermal_msg in synchronizer.add_ns(input_index, stamp_ns(msg), msg):
-                    pair = self._make_pair(stats.pairs, rgb_msg, thermal_msg, ground_truth)
-                    stats.pairs += 1
-                    yield pair
+            for connection, log_ns, raw in reader.messages(connections=connections):
+                yield RawImage(self.path, connection.topic, inputs[connection.topic], int(log_ns), raw,
+                               connection.msgtype, reader)
         except _ROSBAG_ERRORS as err:
             raise BagError(f"bag {self.path}: read failed: {err}") from err
         finally:
             reader.close()
+
+    def check_paired(self, stats: PairingStats) -> None:
+        """:class:`BagError` when both cameras sent images but no stamps lay within the slop."""
         if stats.pairs == 0 and stats.rgb_messages and stats.thermal_messages:
             raise BagError(
                 f"bag {self.path}: no {self.rgb_topic} / {self.thermal_topic} stamps lie within "
                 f"slop {self.slop} s ({stats.rgb_messages} RGB, {stats.thermal_messages} thermal "
                 f"messages); check the header stamps or raise the slop"
             )
+
+    def __iter__(self) -> Iterator[FramePair]:
+        ground_truth = self.ground_truth()
+        synchronizer = ApproximateTimeSynchronizer(self.queue_size, self.slop)
+        self.stats = stats = PairingStats()
+        for raw in self.image_messages():
+            msg = raw.deserialize()
+            stats.count(raw.input_index)
+            for rgb_msg, thermal_msg in synchronizer.add_ns(raw.input_index, stamp_ns(msg), msg):
+                pair = self._make_pair(stats.pairs, rgb_msg, thermal_msg, ground_truth)
+                stats.pairs += 1
+                yield pair
+        self.check_paired(stats)
 
     def _make_pair(self, index: int, rgb_msg: Any, thermal_msg: Any, ground_truth: dict) -> FramePair:
         rgb_stamp, thermal_stamp = stamp_ns(rgb_msg), stamp_ns(thermal_msg)

@@ -8,7 +8,8 @@ Records:
 - :meth:`PipelineStats.record`: messages and pairs received, pairs dropped by the newest-pair
   policy, bad messages, processing rate, stamp-to-publish latency, inference time and the time
   of each node stage (:data:`NODE_STAGES`).
-- :func:`tracker_record`: lifecycle/enable/target state, track id, tracker state and score.
+- :func:`tracker_record` (:func:`session_record` of a session): lifecycle/enable/target state, track id,
+  tracker state and score.
 - :func:`modality_record` over :func:`image_health`: a dark or saturated RGB image, a flat thermal
   image (dead sensor, lens cap, flat-field-correction frame).
 - :func:`device_record`: the device inference runs on, fp16, CUDA memory.
@@ -20,9 +21,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
+
+from rgbt_tracker_ros.tracking.base import TrackState
+
+if TYPE_CHECKING:
+    from rgbt_tracker_ros.node.session import TrackingSession
 
 #: At most this many pixels are read per image for the modality statistics (regular grid).
 _HEALTH_SAMPLES = 16384
@@ -249,6 +255,23 @@ def tracker_record(
     if state is None:
         return HealthRecord("tracker", Level.OK, f"target {track_id} set, waiting for a frame", values)
     return HealthRecord("tracker", Level.WARN, f"target {track_id} {state}", values)
+
+
+def session_record(
+    session: Optional[TrackingSession], active: bool, lifecycle: str = "", error: str = ""
+) -> HealthRecord:
+    """:func:`tracker_record` of a tracking session (``None`` before the node is configured)."""
+    result = session.last_result if session is not None else None
+    return tracker_record(
+        active=active,
+        enabled=session.enabled if session is not None else False,
+        initialized=session.initialized if session is not None else False,
+        track_id=session.track_id if session is not None else "",
+        state=TrackState(result.state).value if result is not None else None,
+        score=float(result.score) if result is not None else None,
+        lifecycle=lifecycle,
+        error=error,
+    )
 
 
 @dataclass

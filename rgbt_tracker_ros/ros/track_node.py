@@ -11,10 +11,11 @@ logs one line, undoes what it had started and leaves the node alive in the previ
 
 Data path: ``message_filters`` ApproximateTimeSynchronizer -> :class:`NewestPairSlot` ->
 inference thread (:class:`InferenceWorker` + :class:`TrackingSession`) -> ``~/detections`` and,
-while subscribed, ``~/debug_image``. The subscription callbacks only store references; inference
-never blocks them and never queues: it takes the newest pair and the replaced ones are counted as
-dropped. A bad pair (unknown encoding, cameras of different sizes, empty image) is logged
-(throttled), counted in diagnostics and skipped.
+while subscribed, ``~/debug_image``. The per-frame work besides rclpy (stage timing, decoding, the
+result message, the debug image, the diagnostics content) is :class:`FramePipeline`'s. The
+subscription callbacks only store references; inference never blocks them and never queues: it
+takes the newest pair and the replaced ones are counted as dropped. A bad pair (unknown encoding,
+cameras of different sizes, empty image) is logged (throttled), counted in diagnostics and skipped.
 
 Interfaces (relative names; remap them): subscribes ``rgb/image_raw`` and ``thermal/image_raw``
 (``.../compressed`` with ``*_transport: compressed``) and ``~/init`` (vision_msgs/Detection2D);
@@ -50,11 +51,10 @@ from rgbt_tracker_ros.ros.common import (
     load_tracker,
     parameter,
 )
-from rgbt_tracker_ros.node.messages import MessageTypes, decode_pair, detection_to_box, stamp_to_ns, tracking_output
-from rgbt_tracker_ros.node.debug_image import render_debug_image
+from rgbt_tracker_ros.node.messages import MessageTypes, detection_to_box, stamp_to_ns
 from rgbt_tracker_ros.node.parameters import TRACK_NODE_PARAMETERS, optional_box
-from rgbt_tracker_ros.tracking.base import TrackState
-from rgbt_tracker_ros.node.session import InferenceWorker, SessionOutput, StampedFrame, TrackingSession
+from rgbt_tracker_ros.node.pipeline import FramePipeline
+from rgbt_tracker_ros.node.session import InferenceWorker, SessionOutput, TrackingSession
 
 _LEVELS = {
     health.Level.OK: DiagnosticStatus.OK,
@@ -92,16 +92,14 @@ class TrackNode(LifecycleNode):
     def __init__(self, node_name: str = "track_node", **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         declare_parameters(self, TRACK_NODE_PARAMETERS)
-        self._types = MessageTypes.from_ros()
+        self._pipeline = FramePipeline(MessageTypes.from_ros())
         self._bridge = CvBridge()
-        self._stats = health.PipelineStats()
         self._slot: NewestPairSlot = NewestPairSlot()
         self._session: Optional[TrackingSession] = None
         self._worker: Optional[InferenceWorker] = None
         self._pairs: Optional[PairInput] = None
         self._tracker = None
         self._device: Optional[str] = None
-        self._last_pair = None
         self._initial_box: Optional[list[float]] = None
         self._detections_pub = None
         self._debug_pub = None
@@ -110,7 +108,6 @@ class TrackNode(LifecycleNode):
         self._init_sub = None
         self._lifecycle_state = "unconfigured"
         self._transition_error = ""
-        self._last_message_s = 0.0
         self._diagnostics_started_s = 0.0
         self._rate_diagnostics: list[HeaderlessTopicDiagnostic] = []
         self._updater = Updater(self)
@@ -129,7 +126,7 @@ class TrackNode(LifecycleNode):
             check_parameters(self, TRACK_NODE_PARAMETERS)
             initial_box = optional_box(parameter(self, "initial_box"))
             self._session = TrackingSession(
-                self._decode,
+                self._pipeline.decode,
                 cache_size=parameter(self, "frame_cache_size"),
                 stamp_tolerance_ns=int(parameter(self, "init_stamp_tolerance") * 1e9),
             )
@@ -256,15 +253,10 @@ class TrackNode(LifecycleNode):
 
     # ------------------------------------------------------------------ callbacks (executor thread)
     def _on_message(self, modality: str, msg: Any) -> None:
-        """Every raw image: input counts and the transport stage (its stamp to now, on the node's clock)."""
-        self._last_message_s = time.monotonic()
-        self._stats.count_input(modality)
-        self._stats.add_stage("transport", (self.get_clock().now().nanoseconds - stamp_to_ns(msg.header.stamp)) / 1e9)
+        self._pipeline.message_received(modality, msg, self.get_clock().now().nanoseconds)
 
     def _on_pair(self, rgb_msg: Any, thermal_msg: Any) -> None:
-        now = time.monotonic()
-        self._stats.add_stage("pairing", now - self._last_message_s)
-        frame = StampedFrame(stamp_to_ns(rgb_msg.header.stamp), (rgb_msg, thermal_msg, now))
+        frame = self._pipeline.pair_received(rgb_msg, thermal_msg)
         self._session.remember(frame)
         self._slot.put(frame)
         self._rate_diagnostics[0].tick()
@@ -304,35 +296,22 @@ class TrackNode(LifecycleNode):
         return response
 
     # ------------------------------------------------------------------ inference thread
-    def _decode(self, item: Any):
-        rgb_msg, thermal_msg, received_s = item
-        self._stats.add_stage("queue", time.monotonic() - received_s)
-        return decode_pair(rgb_msg, thermal_msg)
-
     def _publish(self, output: SessionOutput) -> None:
         started = time.monotonic()
-        result = output.result
-        rgb_header = output.frame.item[0].header
-        box = None if TrackState(result.state) == TrackState.LOST else result.box
-        self._detections_pub.publish(tracking_output(rgb_header, box, result.score, output.track_id, self._types))
-        latency = (self.get_clock().now().nanoseconds - output.frame.stamp_ns) / 1e9
-        self._stats.count_processed(latency, output.inference_s)
-        self._stats.add_stage("decode", output.decode_s)
-        self._stats.add_stage("inference", output.inference_s)
+        self._detections_pub.publish(self._pipeline.result_message(output))
+        self._pipeline.processed(output, self.get_clock().now().nanoseconds)
         if self._rate_diagnostics:
             self._rate_diagnostics[1].tick()
-        self._last_pair = output.pair  # image health is computed from it once per diagnostics period
         published = time.monotonic()
-        self._stats.add_stage("publish", published - started)
+        self._pipeline.stats.add_stage("publish", published - started)
         if self._debug_pub is not None and self._debug_pub.get_subscription_count() > 0:
-            canvas = render_debug_image(output.pair.rgb, output.pair.thermal, result, output.track_id)
-            image = self._bridge.cv2_to_imgmsg(canvas, encoding="bgr8")
-            image.header = rgb_header
+            image = self._bridge.cv2_to_imgmsg(self._pipeline.debug_image(output), encoding="bgr8")
+            image.header = output.frame.item.rgb.header
             self._debug_pub.publish(image)
-            self._stats.add_stage("debug image", time.monotonic() - published)
+            self._pipeline.stats.add_stage("debug image", time.monotonic() - published)
 
     def _on_worker_error(self, error: Exception) -> None:
-        self._stats.count_bad(str(error))
+        self._pipeline.stats.count_bad(str(error))
         if isinstance(error, RgbtError):
             self.get_logger().warning(f"skipped a pair: {error}", throttle_duration_sec=5.0)
         else:
@@ -350,30 +329,17 @@ class TrackNode(LifecycleNode):
 
     def _diagnose_pipeline(self, stat: Any) -> Any:
         self._diagnostics_started_s = time.monotonic()  # the first task of each updater run (see _diagnose_device)
-        self._stats.set_pair_counts(self._slot.received, self._slot.dropped)
-        return fill_status(stat, self._stats.record(self._thresholds()))
+        record = self._pipeline.pipeline_record(self._thresholds(), self._slot.received, self._slot.dropped)
+        return fill_status(stat, record)
 
     def _diagnose_tracker(self, stat: Any) -> Any:
-        session = self._session
-        result = session.last_result if session is not None else None
-        return fill_status(
-            stat,
-            health.tracker_record(
-                active=self._tracker is not None,
-                enabled=session.enabled if session is not None else False,
-                initialized=session.initialized if session is not None else False,
-                track_id=session.track_id if session is not None else "",
-                state=TrackState(result.state).value if result is not None else None,
-                score=float(result.score) if result is not None else None,
-                lifecycle=self._lifecycle_state,
-                error=self._transition_error,
-            ),
+        record = health.session_record(
+            self._session, self._tracker is not None, self._lifecycle_state, self._transition_error
         )
+        return fill_status(stat, record)
 
     def _diagnose_modalities(self, stat: Any) -> Any:
-        pair = self._last_pair
-        image_health = health.image_health(pair.rgb, pair.thermal) if pair is not None else None
-        return fill_status(stat, health.modality_record(image_health, self._thresholds()))
+        return fill_status(stat, self._pipeline.modality_record(self._thresholds()))
 
     def _diagnose_device(self, stat: Any) -> Any:
         memory = health.cuda_memory(self._device) if self._device else None
@@ -381,7 +347,7 @@ class TrackNode(LifecycleNode):
             self._device, parameter(self, "device"), self._fp16_active(), self._thresholds(), memory
         )
         fill_status(stat, record)
-        self._stats.add_stage("diagnostics", time.monotonic() - self._diagnostics_started_s)
+        self._pipeline.stats.add_stage("diagnostics", time.monotonic() - self._diagnostics_started_s)
         return stat
 
 
