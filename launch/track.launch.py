@@ -4,7 +4,7 @@
         rgb_topic:=/camera/color/image_raw thermal_topic:=/thermal/image_raw
 
 Arguments: model, config (parameter file, default config/track.yaml), namespace, rgb_topic,
-thermal_topic, use_sim_time, autostart, debug (create ~/debug_image), device, initial_box
+thermal_topic, use_sim_time, autostart, debug (create ~/debug_image), device, backend, export_dir, initial_box
 ("x,y,w,h" for scripted runs), log_level. Values given here override the parameter file; an
 empty model or initial_box leaves the file's value.
 """
@@ -25,6 +25,8 @@ ARGUMENTS = (
     ("autostart", "true", "configure and activate the lifecycle node at start-up"),
     ("debug", "true", "create ~/debug_image (rendered only while subscribed)"),
     ("device", "", "auto, cpu, cuda or cuda:N; empty: the config file's device"),
+    ("backend", "", "inference backend: torch, onnxruntime or tensorrt; empty: the config file's backend"),
+    ("export_dir", "", "ONNX export folder for onnxruntime / tensorrt; empty: the config file's (a cache folder)"),
     ("initial_box", "", "x,y,w,h box for the first frame (scripted runs); empty: wait for ~/init"),
     ("log_level", "info", "ROS log level of the node"),
 )
@@ -43,8 +45,9 @@ def _node(context, *args, **kwargs):
     }
     if value["model"]:
         overrides["model"] = value["model"]
-    if value["device"]:
-        overrides["device"] = value["device"]
+    for name in ("device", "backend", "export_dir"):
+        if value[name]:
+            overrides[name] = value[name]
     if value["initial_box"]:
         overrides["initial_box"] = [float(v) for v in value["initial_box"].replace(",", " ").split()]
     remappings = []

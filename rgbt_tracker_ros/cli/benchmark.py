@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from rgbt_tracker_ros.cli.evaluate import PROTOCOL_NAMES, add_report_arguments
+from rgbt_tracker_ros.cli.track import add_backend_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="checkpoint for the dimp tracker (default: the bundled demo checkpoint)")
     parser.add_argument("--params", metavar="NAME|YAML", help="dimp tracker parameters: bundled name (dimp) or YAML file (default: dimp)")
     parser.add_argument("--device", default="auto", help="torch device for dimp: auto, cpu, cuda[:N] (default auto)")
+    add_backend_arguments(parser)
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="results folder, reused to resume (default: results/<dataset folder name>)")
     parser.add_argument("--protocol", choices=PROTOCOL_NAMES,
@@ -60,12 +62,13 @@ def run(args: argparse.Namespace) -> int:
     speed = {}
     for tracker_name in trackers:
         run_summary = run_benchmark(
-            lambda tracker_name=tracker_name: create_tracker(tracker_name, args.model, args.params, args.device),
+            lambda tracker_name=tracker_name: create_tracker(tracker_name, args.model, args.params, args.device,
+                                                             args.backend, args.export_dir),
             sequences,
             out_dir,
             name=tracker_name,
             progress=not args.no_progress,
-            setup=describe_setup(tracker_name, args.model, args.params),
+            setup=describe_setup(tracker_name, args.model, args.params, args.backend),
         )
         done = sum(not entry["skipped"] for entry in run_summary["sequences"].values())
         fps = f", {run_summary['fps']:.1f} fps" if run_summary["fps"] else ""

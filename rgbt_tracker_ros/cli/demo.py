@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rgbt_tracker_ros.cli.track import add_backend_arguments
+
 DEMO_BAG_NAME = "demo_bag"
 
 
@@ -38,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder for the result file, JSON and video (default demo_output)")
     parser.add_argument("--no-video", action="store_true", help="skip writing the video")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    add_backend_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -64,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     pairs = list(BagPairReader(bag))
     if pairs[0].gt_rgb is None:  # BagPairReader raises BagError when no pair forms
         raise InputError(f"{bag}: the first frame has no ground truth on the ground-truth topic")
-    tracker = create_tracker("dimp", model=args.model, device=args.device)
+    tracker = create_tracker("dimp", model=args.model, device=args.device, backend=args.backend,
+                             export_dir=args.export_dir)
     video = None
     if not args.no_video:
         from rgbt_tracker_ros.evaluation.video import SideBySideVideo

@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="dimp tracker parameters: bundled name (dimp) or YAML file (default: dimp)")
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
                         help="inference device (default auto: CUDA if available)")
+    add_backend_arguments(parser)
     parser.add_argument("--layout", default="auto", metavar="KIND",
                         help="--sequence folder layout: auto (default), lasher, rgbt234, rgbt210 or gtot")
     parser.add_argument("--rgb-topic", default=RGB_TOPIC, metavar="TOPIC",
@@ -54,6 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gt-topic", default=GROUND_TRUTH_TOPIC, metavar="TOPIC",
                         help=f"--bag ground-truth topic, vision_msgs/Detection2DArray (default {GROUND_TRUTH_TOPIC})")
     parser.set_defaults(func=run)
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend`` and ``--export-dir`` (tracking.backends), shared by the commands that track."""
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "tensorrt"),
+                        help="inference backend of the dimp networks (default torch); onnxruntime / tensorrt run "
+                        "the ONNX export of --export-dir, or export the checkpoint into a cache folder first")
+    parser.add_argument("--export-dir", metavar="DIR", default=None,
+                        help="ONNX export folder (`rgbt-tracker export CKPT --format onnx --out DIR`) for the "
+                        "onnxruntime / tensorrt backends")
 
 
 def parse_box(text: str) -> np.ndarray:
@@ -97,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         if first_gt is None:
             raise InputError(f"{name}: no ground-truth box to start from; pass --init x,y,w,h")
         init_box = first_gt
-    tracker = create_tracker(args.tracker, model=args.model, params=args.params, device=args.device)
+    tracker = create_tracker(args.tracker, model=args.model, params=args.params, device=args.device,
+                             backend=args.backend, export_dir=args.export_dir)
     out_dir = Path(args.out) if args.out else Path("results") / tracker.name
     result_path = out_dir / f"{name}.txt"
 

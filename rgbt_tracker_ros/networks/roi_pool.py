@@ -17,8 +17,8 @@ matrix products per box, no sampling.
 
 ``legacy`` -- what every checkpoint before the ``roi_pool`` config field was trained with: the
 mean of ``sampling_ratio x sampling_ratio`` bilinear samples per bin at the positions of
-:func:`torchvision.ops.roi_align` with ``aligned=True`` (computed with ``grid_sample``, which,
-unlike ``roi_align``, has a gradient in the boxes). ``aligned=True`` maps image pixel ``x`` to
+:func:`torchvision.ops.roi_align` with ``aligned=True`` (computed as separable bilinear weights, which,
+unlike ``roi_align``, have a gradient in the boxes; equal to the ``grid_sample`` it was trained with). ``aligned=True`` maps image pixel ``x`` to
 ``x * spatial_scale - 0.5``: the same box pools a region **half a feature cell** (8 px at stride 16,
 4 px at stride 8) up and to the left of PrRoIPool's, i.e. ``legacy(box)`` approximates
 ``prroi(box - 0.5 / spatial_scale)``.
@@ -28,7 +28,6 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from rgbt_tracker_ros.errors import InputError
@@ -71,26 +70,38 @@ def prroi_pool2d(feat: torch.Tensor, boxes: torch.Tensor, output_size: int, spat
     return pooled.reshape(batch * num_boxes, channels, output_size, output_size)
 
 
+def _sample_weights(coords: torch.Tensor, length: int, output_size: int, sampling_ratio: int) -> torch.Tensor:
+    """``(..., s, length)``: per bin, the mean over its ``sampling_ratio`` samples at ``coords (..., s * r)``
+    of the bilinear weights ``max(0, 1 - |coord - i|)`` of cells ``i`` (none beyond the map)."""
+    cells = torch.arange(length, dtype=coords.dtype, device=coords.device)
+    weights = (1.0 - (coords.unsqueeze(-1) - cells).abs()).clamp(min=0.0)
+    return weights.reshape(*coords.shape[:-1], output_size, sampling_ratio, length).mean(dim=-2)
+
+
 def legacy_roi_pool2d(feat: torch.Tensor, boxes: torch.Tensor, output_size: int, spatial_scale: float,
                       sampling_ratio: int) -> torch.Tensor:
     """``roi_align(aligned=True)``-style bin means (see the module docstring); same shapes as
-    :func:`prroi_pool2d`."""
+    :func:`prroi_pool2d`.
+
+    Bilinear sampling is separable, so the mean of the ``r x r`` samples of a bin is ``Wy F Wx^T``
+    with ``W[bin, i]`` the mean bilinear weight of cell ``i`` over the bin's ``r`` sample positions:
+    two matrix products per box, equal to ``grid_sample(align_corners=True, padding_mode="zeros")``
+    on maps of at least 2 x 2 cells (our formulation: it exports to ONNX / TensorRT as plain matrix
+    products, where ``GridSample`` is slow, and is faster in PyTorch too; docs/results.md).
+    """
     batch, num_boxes = boxes.shape[:2]
-    height, width = feat.shape[-2:]
+    channels, height, width = feat.shape[-3:]
     n = output_size * sampling_ratio
     # Offsets of the samples within the box, in units of the box size: (j + (k + 0.5) / r) / s.
     steps = (torch.arange(n, dtype=boxes.dtype, device=boxes.device) + 0.5) / n
     start = boxes[..., :2] * spatial_scale - 0.5  # aligned=True
     size = boxes[..., 2:] * spatial_scale
-    ys = start[..., 1:2] + steps * size[..., 1:2]
-    xs = start[..., 0:1] + steps * size[..., 0:1]
-    # grid_sample with align_corners=True maps -1 / +1 to the centres of the first / last cell.
-    gy = (2.0 * ys / max(height - 1, 1) - 1.0).reshape(batch, num_boxes, n, 1).expand(-1, -1, -1, n)
-    gx = (2.0 * xs / max(width - 1, 1) - 1.0).reshape(batch, num_boxes, 1, n).expand(-1, -1, n, -1)
-    grid = torch.stack((gx, gy), dim=-1).reshape(batch, num_boxes * n, n, 2)
-    samples = F.grid_sample(feat, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
-    samples = samples.reshape(batch, feat.shape[1], num_boxes, n, n).transpose(1, 2)
-    return F.avg_pool2d(samples.reshape(batch * num_boxes, feat.shape[1], n, n), sampling_ratio)
+    weights_y = _sample_weights(start[..., 1:2] + steps * size[..., 1:2], height, output_size, sampling_ratio)
+    weights_x = _sample_weights(start[..., 0:1] + steps * size[..., 0:1], width, output_size, sampling_ratio)
+    # (B, 1, C, H, W) @ (B, P, 1, W, s) -> (B, P, C, H, s); (B, P, 1, s, H) @ that -> (B, P, C, s, s)
+    rows = feat.unsqueeze(1) @ weights_x.transpose(-1, -2).unsqueeze(2)
+    pooled = weights_y.unsqueeze(2) @ rows
+    return pooled.reshape(batch * num_boxes, channels, output_size, output_size)
 
 
 class PrRoIPool2D(nn.Module):

@@ -70,7 +70,12 @@ TRACK_NODE_PARAMETERS: tuple[NodeParameter, ...] = (
     NodeParameter("model", "", "checkpoint of the tracking model (the CMD student); empty: the factory default", True),
     NodeParameter("tracker_params", "", "DiMP tracker parameters: bundled name or YAML path; empty: dimp", True),
     NodeParameter("device", "auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", True),
-    NodeParameter("fp16", True, "float16 autocast on CUDA (ignored on the CPU)", True),
+    NodeParameter("fp16", True, "float16 on CUDA: autocast (torch backend) or an fp16 engine (tensorrt); ignored on the "
+                  "CPU", True),
+    NodeParameter("backend", "torch", "inference backend of the dimp networks: 'torch', 'onnxruntime' (ONNX export; CPU, "
+                  "or CUDA with onnxruntime-gpu) or 'tensorrt' (CUDA; engines built on first use)", True),
+    NodeParameter("export_dir", "", "ONNX export folder for onnxruntime / tensorrt (rgbt-tracker export CKPT --format "
+                  "onnx); empty: the model is exported into a cache folder on activation", True),
     NodeParameter("autostart", False, "configure and activate at start-up (one-command launches)", True),
     *_SENSOR,
     NodeParameter("debug_image", True, "create ~/debug_image (bgr8); rendered only while someone subscribes", True),

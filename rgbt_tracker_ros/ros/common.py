@@ -29,14 +29,18 @@ OUTPUT_QOS = QoSProfile(
 )
 
 
-def load_tracker(tracker: str, model: str, params: str, device: str, fp16: bool) -> Any:
+def load_tracker(tracker: str, model: str, params: str, device: str, fp16: bool, backend: str = "torch",
+                 export_dir: str = "") -> Any:
     """The tracker of the node parameters (``tracking.factory.create_tracker``).
 
-    For ``dimp`` the tracker parameters (bundled name or YAML, ``""``: dimp) get ``fp16`` set; other
-    trackers (e.g. the OpenCV baselines, which need no model) take ``params`` as given.
+    For ``dimp`` the tracker parameters (bundled name or YAML, ``""``: dimp) get ``fp16`` set, which
+    the tensorrt backend reads as the engine precision; other trackers (e.g. the OpenCV baselines,
+    which need no model) take ``params`` as given.
     """
+    from rgbt_tracker_ros.tracking.backends import check_backend
     from rgbt_tracker_ros.tracking.factory import create_tracker
 
+    check_backend(backend)
     if tracker != "dimp":
         return create_tracker(tracker, model=model or None, params=params or None, device=device)
     import dataclasses
@@ -44,7 +48,8 @@ def load_tracker(tracker: str, model: str, params: str, device: str, fp16: bool)
     from rgbt_tracker_ros.tracking.params import load_params
 
     tracker_params = dataclasses.replace(load_params(params or None), fp16=bool(fp16))
-    return create_tracker(tracker, model=model or None, params=tracker_params, device=device)
+    return create_tracker(tracker, model=model or None, params=tracker_params, device=device, backend=backend,
+                          export_dir=export_dir or None)
 
 
 def image_msg(array: np.ndarray, encoding: str, stamp: Any, frame_id: str) -> Image:

@@ -162,7 +162,7 @@ class TrackNode(LifecycleNode):
         started = time.monotonic()
         self._tracker = load_tracker(
             parameter(self, "tracker"), parameter(self, "model"), parameter(self, "tracker_params"),
-            requested, parameter(self, "fp16"),
+            requested, parameter(self, "fp16"), parameter(self, "backend"), parameter(self, "export_dir"),
         )
         self._device = str(getattr(self._tracker, "device", "cpu"))
         reason = "" if requested != "auto" or self._device.startswith("cuda") else " (CUDA not available to torch)"

@@ -47,8 +47,12 @@ Our choices where pytracking has none or where we deviate (documented in ``docs/
       gradients with respect to the boxes only (``torch.autograd.grad``), so the model's parameters
       are never touched. ``inference_mode`` is not used because IoU-Net must back-propagate through
       features computed earlier in the frame.
-    - fp16 (``params.fp16`` on CUDA): feature extraction, fusion and classification run under
-      float16 autocast; the filter optimizer, the sample memory and IoU-Net refinement stay float32.
+    - fp16 (``params.fp16`` on CUDA) or another precision of the backend: feature extraction, fusion and
+      classification features run under autocast; the filter optimizer, the correlation, the sample memory
+      and IoU-Net refinement stay float32.
+    - The per-frame networks run in an inference backend (:mod:`~rgbt_tracker_ros.tracking.backends`:
+      ``torch``, ``onnxruntime``, ``tensorrt``); the online parts (filter initialisation and
+      optimisation, correlation, IoU-Net modulation) always run in PyTorch.
 """
 from __future__ import annotations
 
@@ -56,7 +60,7 @@ import dataclasses
 import math
 import time
 from collections import deque
-from contextlib import nullcontext
+from pathlib import Path
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -67,15 +71,15 @@ from rgbt_tracker_ros.data.decode import normalize_thermal
 from rgbt_tracker_ros.data.frames import FramePair, validate_box
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.tracking.augmentation import augment_patch, build_augmentations, feature_dropout
+from rgbt_tracker_ros.tracking.backends import InferenceBackend, create_backend
 from rgbt_tracker_ros.tracking.base import Tracker, TrackResult, TrackState
 from rgbt_tracker_ros.tracking.device import resolve_device
 from rgbt_tracker_ros.tracking.localization import Localization, localize, state_for_flag
 from rgbt_tracker_ros.tracking.memory import SampleMemory
 from rgbt_tracker_ros.tracking.params import DiMPParams, load_params
 
-#: Fused feature levels used by the heads: classification on layer3, IoU-Net on layer2 + layer3.
+#: Fused feature levels IoU-Net reads.
 IOU_LEVELS = ("layer2", "layer3")
-CLASSIFICATION_LEVEL = "layer3"
 
 
 class _StageClock:
@@ -111,6 +115,11 @@ class DiMPTracker(Tracker):
         params: tracker parameters, a bundled name or a YAML path (default ``"dimp"``).
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a ``torch.device``.
         name: name used for result folders (``Tracker.name``).
+        backend: ``torch`` (default), ``onnxruntime``, ``tensorrt`` or an :class:`InferenceBackend`.
+        precision: the backend's precision (default on CUDA for torch and tensorrt: fp16 when
+            ``params.fp16``, else fp32; otherwise the backend's default; ``backends.BACKEND_PRECISIONS``).
+        export_dir: ONNX export folder for the exported backends (default: exported on first use
+            into a cache folder).
 
     Attributes set by every :meth:`initialize` / :meth:`track` (for teacher labelling and debugging):
         last_response: the score map as ``(h, w)`` float32 numpy array (on ``initialize``: the new
@@ -127,6 +136,9 @@ class DiMPTracker(Tracker):
         params: Union[DiMPParams, str, None] = None,
         device: Union[str, torch.device] = "auto",
         name: str = "dimp",
+        backend: Union[str, InferenceBackend] = "torch",
+        precision: Optional[str] = None,
+        export_dir: Union[str, Path, None] = None,
     ) -> None:
         self.params = params if isinstance(params, DiMPParams) else load_params(params)
         self.device = resolve_device(device)
@@ -134,7 +146,12 @@ class DiMPTracker(Tracker):
         self.name = name
         self.sample_size = int(self.params.image_sample_size or model.config.input_size)
         self.filter_size = int(model.classifier.filter_size)
-        self._fp16 = bool(self.params.fp16) and self.device.type == "cuda"
+        if isinstance(backend, InferenceBackend):
+            self.backend = backend
+        else:
+            if precision is None and backend in ("torch", "tensorrt") and self.device.type == "cuda":
+                precision = "fp16" if self.params.fp16 else "fp32"
+            self.backend = create_backend(backend, self.model, self.device, self.sample_size, precision, export_dir)
         self.last_response: Optional[np.ndarray] = None
         self.last_search_box: Optional[np.ndarray] = None
         self.last_features: Any = None
@@ -162,17 +179,7 @@ class DiMPTracker(Tracker):
         tensor = torch.from_numpy(np.ascontiguousarray(patches)).permute(0, 3, 1, 2).to(self.device)
         return tensor[:, :3].contiguous(), tensor[:, 3:].contiguous()
 
-    def _autocast(self):
-        return torch.autocast(device_type="cuda", dtype=torch.float16) if self._fp16 else nullcontext()
-
-    def _features(self, rgb: torch.Tensor, thermal: torch.Tensor) -> tuple[Any, torch.Tensor]:
-        """Fused features and the classification features (float32) of a batch of crops."""
-        with self._autocast():
-            features = self.model.extract_features(rgb, thermal)
-            clf_feat = self.model.classifier.extract_classification_feat(features.fused[CLASSIFICATION_LEVEL])
-        return features, clf_feat.float()
-
-    def _iou_features(self, features: Any) -> list[torch.Tensor]:
+    def _iou_inputs(self, features: Any) -> list[torch.Tensor]:
         return [features.fused[level].float() for level in IOU_LEVELS]
 
     # ------------------------------------------------------------------ geometry
@@ -234,7 +241,7 @@ class DiMPTracker(Tracker):
         clock.lap("augment")
 
         with torch.no_grad():
-            features, clf_feat = self._features(rgb_t, thermal_t)
+            features, clf_feat = self.backend.features(rgb_t, thermal_t)
             clock.lap("backbone")
             boxes_t = torch.as_tensor(boxes, dtype=torch.float32, device=self.device)
             dropout = p.augmentation.get("dropout")
@@ -249,7 +256,7 @@ class DiMPTracker(Tracker):
             scores = self.model.classifier.classify(self._filter, clf_feat[:1])
             clock.lap("classifier")
             if p.use_iou_net:
-                identity_feats = [f[:1] for f in self._iou_features(features)]
+                identity_feats = [f[:1] for f in self._iou_inputs(features)]
                 self._iou_modulation = self.model.bb_regressor.get_modulation(identity_feats, boxes_t[:1])
             clock.lap("iou_init")
 
@@ -281,11 +288,9 @@ class DiMPTracker(Tracker):
         clock.lap("preprocess")
 
         with torch.no_grad():
-            features, test_x = self._features(rgb_t, thermal_t)
+            features, test_x = self.backend.features(rgb_t, thermal_t)
             clock.lap("backbone")
-            with self._autocast():
-                scores = self.model.classifier.classify(self._filter, test_x)
-            scores = scores.float()
+            scores = self.model.classifier.classify(self._filter, test_x)
             clock.lap("classify")
 
             score_map = scores.reshape(scores.shape[-2:]).cpu().numpy().astype(np.float64)
@@ -378,7 +383,7 @@ class DiMPTracker(Tracker):
             centres = init_box[:2] + init_box[2:] / 2.0 + random[:, :2]
             boxes = torch.cat([boxes, torch.cat([centres - sizes / 2.0, sizes], dim=1)])
 
-        iou_feat = self.model.bb_regressor.get_iou_feat(self._iou_features(features))
+        iou_feat = self.backend.iou_features(self._iou_inputs(features))
         boxes, ious = self._optimize_boxes(iou_feat, boxes.to(self.device))
 
         boxes[:, 2:].clamp_(min=1.0)
@@ -406,14 +411,11 @@ class DiMPTracker(Tracker):
         step = p.box_refinement_step_length
         boxes = boxes.view(1, -1, 4)
         if p.box_refinement_iter == 0:
-            ious = self.model.bb_regressor.predict_iou(self._iou_modulation, iou_feat, boxes)
+            ious = self.backend.predict_iou(self._iou_modulation, iou_feat, boxes)
             return boxes.view(-1, 4).float().cpu(), ious.reshape(-1).float().cpu()
         for _ in range(p.box_refinement_iter):
-            with torch.enable_grad():
-                proposals = boxes.detach().requires_grad_(True)
-                ious = self.model.bb_regressor.predict_iou(self._iou_modulation, iou_feat, proposals)
-                (grad,) = torch.autograd.grad(ious, proposals, grad_outputs=torch.ones_like(ious))
-            boxes = (proposals + step * grad * proposals[:, :, 2:].repeat(1, 1, 2)).detach()
+            ious, grad = self.backend.iou_gradient(self._iou_modulation, iou_feat, boxes)
+            boxes = (boxes + step * grad * boxes[:, :, 2:].repeat(1, 1, 2)).detach()
             step *= p.box_refinement_step_decay
         return boxes.view(-1, 4).float().cpu(), ious.detach().reshape(-1).float().cpu()
 

@@ -48,6 +48,8 @@ def create_tracker(
     model: Union[str, Path, None] = None,
     params: Union[str, Path, DiMPParams, None] = None,
     device: str = "auto",
+    backend: str = "torch",
+    export_dir: Union[str, Path, None] = None,
 ) -> Tracker:
     """Build the tracker ``name`` (one of :data:`TRACKER_NAMES`).
 
@@ -58,6 +60,10 @@ def create_tracker(
         params: DiMP tracker parameters: bundled name, YAML path or :class:`DiMPParams`
             (default ``"dimp"``); ignored by the baselines.
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+        backend: inference backend of the DiMP networks: ``torch``, ``onnxruntime`` or ``tensorrt``
+            (:mod:`~rgbt_tracker_ros.tracking.backends`); ignored by the baselines.
+        export_dir: the ONNX export the ``onnxruntime`` / ``tensorrt`` backends run (default:
+            exported on first use into a cache folder).
 
     Raises:
         InputError: unknown name, parameters or device.
@@ -71,7 +77,8 @@ def create_tracker(
     if name in BLANKED_NAMES:
         from rgbt_tracker_ros.tracking.blank import BlankedModalityTracker
 
-        return BlankedModalityTracker(create_tracker("dimp", model, params, device), blank=BLANKED_NAMES[name])
+        return BlankedModalityTracker(create_tracker("dimp", model, params, device, backend, export_dir),
+                                      blank=BLANKED_NAMES[name])
     check_tracker_name(name)
 
     from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
@@ -83,7 +90,8 @@ def create_tracker(
     torch_device = resolve_device(device)
     path = _checkpoint_path(model)
     network, _meta = load_checkpoint(path, map_location=torch_device)
-    return DiMPTracker(network, tracker_params, device=torch_device, name=f"dimp-{path.stem}")
+    return DiMPTracker(network, tracker_params, device=torch_device, name=f"dimp-{path.stem}", backend=backend,
+                       export_dir=export_dir)
 
 
 def check_tracker_name(name: str) -> None:
@@ -96,11 +104,12 @@ def describe_setup(
     name: str = "dimp",
     model: Union[str, Path, None] = None,
     params: Union[str, Path, DiMPParams, None] = None,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """What decides the results of :func:`create_tracker` with these arguments, as plain JSON data.
 
     DiMP trackers: the name, the checkpoint's SHA-256 (the path alone would miss a replaced file,
-    such as a new bundled checkpoint) and every resolved parameter. OpenCV baselines: the name and
+    such as a new bundled checkpoint), every resolved parameter and the inference backend (unless torch). OpenCV baselines: the name and
     the OpenCV version. Used to keep a resumable results folder from mixing two setups.
     """
     if name in BASELINE_NAMES:
@@ -112,7 +121,10 @@ def describe_setup(
 
     tracker_params = params if isinstance(params, DiMPParams) else load_params(params)
     digest = hashlib.sha256(_checkpoint_path(model).read_bytes()).hexdigest()
-    return {"tracker": name, "model_sha256": digest, "params": dataclasses.asdict(tracker_params)}
+    setup = {"tracker": name, "model_sha256": digest, "params": dataclasses.asdict(tracker_params)}
+    if backend != "torch":  # torch results folders written before backends existed stay resumable
+        setup["backend"] = backend
+    return setup
 
 
 def _checkpoint_path(model: Union[str, Path, None]) -> Path:
