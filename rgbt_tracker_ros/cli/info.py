@@ -2,8 +2,10 @@
 
 Prints the architecture summary, parameter counts (built, and comparable with the paper's
 19.9M / 81.0M, which include the unused ResNet ``layer4``/``fc``), FLOPs per tracked frame at the
-tracking resolution (torch FlopCounterMode) and the feature shapes of every level. For a
-checkpoint, also its code version, training data and extra metadata.
+tracking resolution (torch FlopCounterMode) and the feature shapes of every level. For an AINet:
+parameters and FLOPs per module (with the analytically counted selective scans) and the part that is
+OSTrack-256's own (ViT on one modality + center head), and the token shapes. For a checkpoint, also its
+code version, training data and extra metadata.
 """
 from __future__ import annotations
 
@@ -16,16 +18,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info",
         help="parameters, FLOPs per frame and feature shapes of a network config or checkpoint",
         description="Describe a network: a bundled config name (student-r18, teacher-r50, student-tiny, "
-        "teacher-tiny, student-dimp18, teacher-dimp50), a config YAML file, or a checkpoint file (.pth/.pt).",
+        "teacher-tiny, student-dimp18, teacher-dimp50, ainet-vitb, ainet-tiny), a config YAML file, or a "
+        "checkpoint file (.pth/.pt).",
     )
     parser.add_argument("config", metavar="CONFIG",
                         help="bundled config name, path to a config YAML, or path to a checkpoint")
     parser.add_argument("--input-size", type=int, metavar="PX",
-                        help="square crop size for FLOPs and shapes (default: the config's input_size)")
+                        help="square crop size for FLOPs and shapes (default: the config's input_size; DiMP "
+                        "networks only: AINet's crop sizes are part of its config)")
     parser.add_argument("--proposals", type=int, default=10, metavar="N",
                         help="IoU-Net proposals counted per frame (default 10: DiMP's current box + 9 random)")
     parser.add_argument("--download-weights", action="store_true",
-                        help="download and cache the ImageNet backbone weights of the config if missing "
+                        help="download and cache the ImageNet backbone weights of a DiMP config if missing "
                         "(torch.hub cache); never done otherwise")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     parser.set_defaults(func=run)
@@ -66,6 +70,46 @@ def describe(model, input_size: int, num_proposals: int) -> dict:
     }
 
 
+def describe_ainet(model) -> dict:
+    """Summary dict of an AINet (counts, FLOPs, token and map shapes)."""
+    from rgbt_tracker_ros.networks.flops import ainet_flops, ainet_parameter_counts
+
+    c = model.config
+    tokens = c.tokens_per_layer
+    shapes = {
+        "template tokens per modality": [1, c.template_grid ** 2, c.embed_dim],
+        "search tokens per modality": [1, c.search_grid ** 2, c.embed_dim],
+        "DFM sequence per layer": [1, tokens, c.embed_dim],
+        "OFM sequence (all layers)": [1, c.depth * tokens, c.embed_dim],
+        "fused search map": [1, c.embed_dim, c.search_grid, c.search_grid],
+        "score map": [1, 1, c.search_grid, c.search_grid],
+    }
+    return {"config": c.to_dict(), "parameters": ainet_parameter_counts(model), "flops_per_frame": ainet_flops(model),
+            "shapes": shapes}
+
+
+def _print_ainet(summary: dict) -> None:
+    c, params, flops = summary["config"], summary["parameters"], summary["flops_per_frame"]
+    print(f"  ViT {c['depth']} x {c['embed_dim']} ({c['num_heads']} heads, patch {c['patch_size']}) shared by RGB "
+          f"and thermal; template {c['template_size']} px, search {c['search_size']} px; Mamba state "
+          f"{c['d_state']}, expand {c['expand']}, scan backend {c['scan_backend']}")
+    print("parameters:")
+    for name, count in params.items():
+        if name not in ("built", "ostrack_equivalent"):
+            print(f"  {name:<26} {count / 1e6:8.3f} M")
+    print(f"  {'total (built)':<26} {params['built'] / 1e6:8.3f} M")
+    print(f"  {'OSTrack part (ViT + head)':<26} {params['ostrack_equivalent'] / 1e6:8.3f} M")
+    print("FLOPs per frame (FlopCounterMode, 1 MAC = 2 FLOPs; selective scans counted analytically):")
+    for name, count in flops.items():
+        if name not in ("total", "ostrack_equivalent"):
+            print(f"  {name:<26} {count / 1e9:8.3f} GFLOPs")
+    print(f"  {'total':<26} {flops['total'] / 1e9:8.3f} GFLOPs")
+    print(f"  {'OSTrack part (1 modality)':<26} {flops['ostrack_equivalent'] / 1e9:8.3f} GFLOPs")
+    print("shapes (batch 1):")
+    for name, shape in summary["shapes"].items():
+        print(f"  {name:<34} {tuple(shape)}")
+
+
 def run(args: argparse.Namespace) -> int:
     import warnings
     from pathlib import Path
@@ -82,10 +126,24 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = build_model(config, pretrained="imagenet" if args.download_weights else "none",
-                                allow_download=args.download_weights)
+            download = args.download_weights and config.family == "dimp"  # AINet has no ImageNet backbone option
+            model = build_model(config, pretrained="imagenet" if download else "none", allow_download=download)
         for w in caught:
             print(f"warning: {w.message}")
+    if model.config.family == "ainet":
+        if args.input_size is not None:
+            raise InputError(f"--input-size does not apply to AINet: config {model.config.name!r} fixes its crops "
+                             f"(template_size, search_size)")
+        summary = describe_ainet(model)
+        if meta is not None:
+            summary["checkpoint"] = {k: v for k, v in meta.items() if k != "config"}
+        if args.json:
+            print(json.dumps(summary, indent=2))
+            return 0
+        print(f"{model.config.name} ({model.config.kind}): {model.config.description}")
+        _print_checkpoint(summary)
+        _print_ainet(summary)
+        return 0
     input_size = args.input_size or model.config.input_size
     if input_size < 64:
         raise InputError(f"--input-size must be at least 64 px, got {input_size}")
@@ -103,12 +161,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  backbone {config.backbone} x{1 if config.kind == 'student' else 2} (up to layer3), "
           f"crop {input_size} px, stride {config.feature_stride}, filter {config.filter_size}x{config.filter_size}, "
           f"RoI pooling {config.roi_pool}")
-    if meta is not None:
-        ck = summary["checkpoint"]
-        print(f"  checkpoint: code {ck.get('code_version')}, {ck.get('dtype')}, created {ck.get('created')}")
-        print(f"  training data: {ck.get('training_data') or '(not given)'}")
-        if ck.get("extra"):
-            print(f"  extra: {json.dumps(ck['extra'])}")
+    _print_checkpoint(summary)
     print("parameters:")
     for name, count in params.items():
         if name not in ("built", "paper_comparable"):
@@ -122,3 +175,14 @@ def run(args: argparse.Namespace) -> int:
     for name, shape in summary["shapes"].items():
         print(f"  {name:<34} {tuple(shape)}")
     return 0
+
+
+def _print_checkpoint(summary: dict) -> None:
+    """The checkpoint lines of a summary (nothing for a config)."""
+    ck = summary.get("checkpoint")
+    if ck is None:
+        return
+    print(f"  checkpoint: code {ck.get('code_version')}, {ck.get('dtype')}, created {ck.get('created')}")
+    print(f"  training data: {ck.get('training_data') or '(not given)'}")
+    if ck.get("extra"):
+        print(f"  extra: {json.dumps(ck['extra'])}")

@@ -1,10 +1,14 @@
 """Model checkpoints that carry their config, code version and training-data description.
 
+One format for both model families: the stored config's ``kind`` says which network it rebuilds
+(``student`` / ``teacher``: :class:`~.models.RGBTDiMPNet`; ``ainet``: :class:`~.ainet.AINet`), so
+``load_checkpoint`` and everything above it (trackers, ``info``, training) need no other hint.
+
 File format (``torch.save`` of plain containers and tensors only, so that loading uses
 ``torch.load(..., weights_only=True)`` and never executes code from the file; a robot may be handed
 a model file):
 
-``{"format": FORMAT, "config": ModelConfig.to_dict(), "code_version": str, "training_data": str,
+``{"format": FORMAT, "config": <config>.to_dict(), "code_version": str, "training_data": str,
 "extra": dict, "created": ISO-8601 str, "dtype": "float32" | "float16", "state_dict": {...}}``
 
 ``fp16=True`` stores floating tensors in half precision (half the size; they are cast back to
@@ -18,17 +22,17 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
+from torch import nn
 
 from rgbt_tracker_ros import __version__
 from rgbt_tracker_ros.atomic_files import write_bytes_atomic
 from rgbt_tracker_ros.errors import CheckpointError, InputError
-from rgbt_tracker_ros.networks.config import ModelConfig, build_model, load_config
-from rgbt_tracker_ros.networks.models import RGBTDiMPNet
+from rgbt_tracker_ros.networks.config import AnyConfig, build_model, config_from_dict, load_config
 
 FORMAT = "rgbt_tracker_ros.checkpoint/1"
 
 
-def save_checkpoint(path: Union[str, Path], model: RGBTDiMPNet, config: Optional[ModelConfig] = None,
+def save_checkpoint(path: Union[str, Path], model: nn.Module, config: Optional[AnyConfig] = None,
                     training_data: str = "", extra: Optional[dict[str, Any]] = None, fp16: bool = False) -> Path:
     """Write ``model`` to ``path`` (parent folders created); returns the path.
 
@@ -83,18 +87,19 @@ def read_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
     return payload
 
 
-def load_checkpoint(path: Union[str, Path], config: Union[None, str, Path, ModelConfig] = None,
-                    map_location: Union[str, torch.device] = "cpu") -> tuple[RGBTDiMPNet, dict[str, Any]]:
+def load_checkpoint(path: Union[str, Path], config: Union[None, str, Path, AnyConfig] = None,
+                    map_location: Union[str, torch.device] = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model stored in ``path``; returns ``(model in eval mode, meta)``.
 
-    ``config`` (name, path or :class:`ModelConfig`), when given, must describe the same
-    architecture as the stored one, else :class:`CheckpointError` names the differing keys.
-    ``meta`` holds everything but the state dict (``config`` as a :class:`ModelConfig`).
-    The backbone is not initialised from ImageNet (the checkpoint holds every weight).
+    ``config`` (name, path or config), when given, must describe the same architecture as the
+    stored one, else :class:`CheckpointError` names the differing keys (``family`` for a config of
+    the other model family). ``meta`` holds everything but the state dict (``config`` as a
+    :class:`~.config.ModelConfig` or :class:`~.config.AINetConfig`). No pretrained weights are loaded
+    (the checkpoint holds every weight).
     """
     payload = read_checkpoint(path, map_location="cpu")
     try:
-        stored = ModelConfig.from_dict(payload["config"], source=f"{path} (stored config)")
+        stored = config_from_dict(payload["config"], source=f"{path} (stored config)")
     except InputError as exc:
         raise CheckpointError(str(exc)) from None
     if config is not None:
@@ -123,6 +128,6 @@ def load_checkpoint(path: Union[str, Path], config: Union[None, str, Path, Model
 
 
 def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu",
-               config: Union[None, str, Path, ModelConfig] = None) -> RGBTDiMPNet:
+               config: Union[None, str, Path, AnyConfig] = None) -> nn.Module:
     """The model of a checkpoint, in eval mode on ``device`` (see :func:`load_checkpoint`)."""
     return load_checkpoint(path, config=config, map_location=device)[0]

@@ -1,6 +1,8 @@
 """Named network configurations (``configs/*.yaml``) and the model factory.
 
-A :class:`ModelConfig` fully determines the architecture of an :class:`~.models.RGBTDiMPNet`; it is
+Two model families, told apart by a config's ``kind``: ``student`` / ``teacher`` (:class:`ModelConfig`, the
+CMD networks on DiMP, :class:`~.models.RGBTDiMPNet`) and ``ainet`` (:class:`AINetConfig`, AINet on OSTrack,
+:class:`~.ainet.AINet`). A config fully determines the architecture of its network; it is
 stored inside every checkpoint, so a checkpoint can rebuild its own network. The DiMP values follow
 pytracking's ``ltr/train_settings/dimp/dimp{18,50}.py`` (filter 4x4, 5 optimizer iterations, initial
 step 0.9, initial regularisation 0.1, 100 distance bins of 0.1, ``mask_init_factor`` 3,
@@ -17,14 +19,16 @@ from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.yaml_files import bundled_names, dataclass_from_mapping, read_named_yaml
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from rgbt_tracker_ros.networks.models import RGBTDiMPNet
+    from torch import nn
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 #: Backbones that can be built (torchvision ResNets, truncated after ``layer3``).
 BACKBONES = ("resnet18", "resnet34", "resnet50")
-#: ``student``: one shared backbone + MPSD; ``teacher``: two backbones + MDC/FRS.
+#: ``student``: one shared backbone + MPSD; ``teacher``: two backbones + MDC/FRS (both :class:`ModelConfig`).
 KINDS = ("student", "teacher")
+#: The AINet kind (:class:`AINetConfig`).
+AINET_KIND = "ainet"
 #: RoI pooling of the filter initializer and IoU-Net (``networks/roi_pool.py``): ``prroi`` is exact
 #: PrRoIPool as in pytracking; ``legacy`` is our earlier substitute, half a feature cell away from it.
 ROI_POOLS = ("prroi", "legacy")
@@ -94,9 +98,12 @@ class ModelConfig:
     pretrained: str = "imagenet"
     description: str = field(default="", compare=False)
 
+    #: The model family (tracker and checkpoint kind): DiMP.
+    family = "dimp"
+
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InputError(f"config {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+            raise InputError(f"config {self.name!r}: kind must be one of {KINDS + (AINET_KIND,)}, got {self.kind!r}")
         if self.backbone not in BACKBONES:
             raise InputError(f"config {self.name!r}: backbone must be one of {BACKBONES}, got {self.backbone!r}")
         if self.sa_activation not in ("softmax", "sigmoid"):
@@ -127,6 +134,10 @@ class ModelConfig:
         expansion = 4 if self.backbone == "resnet50" else 1
         return {"stem": 64, "layer1": 64 * expansion, "layer2": 128 * expansion, "layer3": 256 * expansion}
 
+    def sampler_fields(self) -> dict[str, int]:
+        """Training-sampler fields fixed by the network (crop size, score grid)."""
+        return {"output_size": self.input_size, "feature_stride": self.feature_stride, "filter_size": self.filter_size}
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (YAML / checkpoint friendly)."""
         return dataclasses.asdict(self)
@@ -140,18 +151,159 @@ class ModelConfig:
         """A copy with some fields changed (e.g. ``pretrained="none"``)."""
         return dataclasses.replace(self, **changes)
 
-    def architecture_differences(self, other: "ModelConfig") -> list[str]:
+    def architecture_differences(self, other: "AnyConfig") -> list[str]:
         """``key (mine vs other)`` for every field that changes the network (not ``pretrained``,
         ``description``); empty when a state dict of one fits the other."""
-        ignore = {"pretrained", "description", "name"}
-        diffs = []
-        for f in dataclasses.fields(self):
-            if f.name in ignore:
-                continue
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if a != b:
-                diffs.append(f"{f.name} ({a!r} vs {b!r})")
-        return diffs
+        return architecture_differences(self, other)
+
+
+def architecture_differences(mine: "AnyConfig", other: "AnyConfig") -> list[str]:
+    """``key (mine vs other)`` for every field of two configs that changes the network; a config of the
+    other family differs in ``family`` alone."""
+    if type(mine) is not type(other):
+        return [f"family ({mine.family!r} vs {other.family!r})"]
+    ignore = {"pretrained", "description", "name", "scan_backend"}
+    diffs = []
+    for f in dataclasses.fields(mine):
+        if f.name in ignore:
+            continue
+        a, b = getattr(mine, f.name), getattr(other, f.name)
+        if a != b:
+            diffs.append(f"{f.name} ({a!r} vs {b!r})")
+    return diffs
+
+
+#: Selective-scan backends of the Mamba layers (:mod:`~.mamba`): ``auto`` picks mamba-ssm's CUDA kernel for
+#: CUDA tensors when it is installed, else the pure-PyTorch ``mambapy`` scan.
+SCAN_BACKENDS = ("auto", "mambapy", "mamba_ssm")
+#: Activations of AINet's DFM (see :class:`AINetConfig`).
+DFM_ACTIVATIONS = ("tanh", "sigmoid")
+
+
+@dataclass(frozen=True)
+class AINetConfig:
+    """Architecture of one AINet (seed 003; ``docs/networks.md``, section AINet).
+
+    Attributes:
+        name, kind (``ainet``), description.
+        embed_dim / depth / num_heads / mlp_ratio / patch_size: the ViT shared by RGB and thermal
+            (ViT-B/16: 768, 12, 12, 4, 16).
+        template_size / search_size: template and search crops in pixels (OSTrack-256: 128 and 256; the
+            crop factors 2 and 4 are tracker parameters and sampler settings, as DiMP's search area is).
+        drop_path_rate: stochastic depth of the ViT blocks (OSTrack: 0.1), linear over the blocks.
+        d_state / d_conv / expand: Mamba's state size, causal conv width and inner expansion (Mamba's
+            defaults 16, 4, 2) for DFM and OFM.
+        dfm_activation: activation of DFM's Mamba output before it multiplies the modalities (``tanh``,
+            ours: with the zero-initialised Mamba output projection DFM starts as the identity;
+            ``sigmoid`` for ablation).
+        order_dim / order_hidden: OFM's order predictor: per-layer features downsampled to ``order_dim``,
+            an MLP of width ``order_hidden``, an FC to one score per layer (ours: the paper gives no widths).
+        order_temperature: temperature of the SoftSort relaxation that gives the sorted scan order its
+            gradient (straight-through; :class:`~.fusion_mamba.OFM`).
+        head_channels: OSTrack center head width (256 for ViT-B).
+        pretrained: ``none`` or a checkpoint (timm / MAE / DropMAE ViT, OSTrack / DropTrack tracker) whose
+            weights start the network (:func:`~.vit_weights.load_pretrained_vit`).
+        scan_backend: selective-scan backend (:data:`SCAN_BACKENDS`); not part of the architecture.
+    """
+
+    name: str
+    kind: str = AINET_KIND
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    patch_size: int = 16
+    template_size: int = 128
+    search_size: int = 256
+    drop_path_rate: float = 0.1
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dfm_activation: str = "tanh"
+    order_dim: int = 64
+    order_hidden: int = 256
+    order_temperature: float = 1.0
+    head_channels: int = 256
+    pretrained: str = "none"
+    scan_backend: str = "auto"
+    description: str = field(default="", compare=False)
+
+    #: The model family (tracker and checkpoint kind).
+    family = "ainet"
+
+    def __post_init__(self) -> None:
+        where = f"config {self.name!r}"
+        if self.kind != AINET_KIND:
+            raise InputError(f"{where}: an AINet config has kind {AINET_KIND!r}, got {self.kind!r}")
+        positive = ("embed_dim", "depth", "num_heads", "patch_size", "d_state", "d_conv", "expand", "order_dim",
+                    "order_hidden", "head_channels")
+        for key in positive:
+            if int(getattr(self, key)) < 1:
+                raise InputError(f"{where}: {key} must be at least 1, got {getattr(self, key)}")
+        if self.embed_dim % self.num_heads:
+            raise InputError(f"{where}: embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
+        for key in ("template_size", "search_size"):
+            size = getattr(self, key)
+            if size < self.patch_size or size % self.patch_size:
+                raise InputError(f"{where}: {key} must be a positive multiple of patch_size {self.patch_size}, "
+                                 f"got {size}")
+        if self.head_channels % 8:
+            raise InputError(f"{where}: head_channels must be a multiple of 8 (the head halves it three times), "
+                             f"got {self.head_channels}")
+        if self.dfm_activation not in DFM_ACTIVATIONS:
+            raise InputError(f"{where}: dfm_activation must be one of {DFM_ACTIVATIONS}, got {self.dfm_activation!r}")
+        if not (0.0 <= self.drop_path_rate < 1.0 and self.order_temperature > 0 and self.mlp_ratio > 0):
+            raise InputError(f"{where}: drop_path_rate must be in [0, 1), order_temperature and mlp_ratio > 0")
+        if self.scan_backend not in SCAN_BACKENDS:
+            raise InputError(f"{where}: scan_backend must be one of {SCAN_BACKENDS}, got {self.scan_backend!r}")
+
+    @property
+    def template_grid(self) -> int:
+        """Side of the template token grid (128 / 16 = 8)."""
+        return self.template_size // self.patch_size
+
+    @property
+    def search_grid(self) -> int:
+        """Side of the search token grid and of the score map (256 / 16 = 16)."""
+        return self.search_size // self.patch_size
+
+    @property
+    def tokens_per_layer(self) -> int:
+        """Template + search tokens of one modality in one layer (64 + 256 = 320)."""
+        return self.template_grid ** 2 + self.search_grid ** 2
+
+    def sampler_fields(self) -> dict[str, int]:
+        """Training-sampler fields fixed by the network (crop sizes, token stride)."""
+        return {"output_size": self.search_size, "feature_stride": self.patch_size,
+                "template_size": self.template_size}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (YAML / checkpoint friendly)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "config") -> "AINetConfig":
+        """Build from a dict; unknown or missing keys raise :class:`InputError` naming ``source``."""
+        return dataclass_from_mapping(cls, values, source, "config key", required=("name", "kind"))
+
+    def replace(self, **changes: Any) -> "AINetConfig":
+        """A copy with some fields changed (e.g. ``pretrained="none"``)."""
+        return dataclasses.replace(self, **changes)
+
+    def architecture_differences(self, other: "AnyConfig") -> list[str]:
+        """``key (mine vs other)`` for every field that changes the network; see :func:`architecture_differences`."""
+        return architecture_differences(self, other)
+
+
+#: A config of either family.
+AnyConfig = Union[ModelConfig, AINetConfig]
+
+
+def config_from_dict(values: Any, source: str = "config") -> AnyConfig:
+    """The config of either family from a mapping (``kind: ainet`` -> :class:`AINetConfig`)."""
+    if isinstance(values, dict) and values.get("kind") == AINET_KIND:
+        return AINetConfig.from_dict(values, source)
+    return ModelConfig.from_dict(values, source)
 
 
 #: Stride of each unimodal feature level.
@@ -182,32 +334,37 @@ def available_configs() -> list[str]:
     return bundled_names(CONFIG_DIR)
 
 
-def load_config(name_or_path: Union[str, Path, ModelConfig], **overrides: Any) -> ModelConfig:
-    """Load a bundled config by name (``student-r18``) or a YAML file by path.
+def load_config(name_or_path: Union[str, Path, AnyConfig], **overrides: Any) -> AnyConfig:
+    """Load a bundled config by name (``student-r18``, ``ainet-tiny``) or a YAML file by path.
 
     ``overrides`` replace single fields (e.g. ``pretrained="none"``). Unknown names, unreadable
     files and bad keys raise :class:`InputError`.
     """
-    if isinstance(name_or_path, ModelConfig):
+    if isinstance(name_or_path, (ModelConfig, AINetConfig)):
         return name_or_path.replace(**overrides) if overrides else name_or_path
     values, path = read_named_yaml(name_or_path, CONFIG_DIR, "network config")
-    config = ModelConfig.from_dict(values, source=str(path))
+    config = config_from_dict(values, source=str(path))
     return config.replace(**overrides) if overrides else config
 
 
-def build_model(config: Union[str, Path, ModelConfig], pretrained: Optional[str] = None,
-                allow_download: bool = False) -> "RGBTDiMPNet":
-    """Build an :class:`~.models.RGBTDiMPNet` for ``config``.
+def build_model(config: Union[str, Path, AnyConfig], pretrained: Optional[str] = None,
+                allow_download: bool = False) -> "nn.Module":
+    """Build the network of ``config``: an :class:`~.models.RGBTDiMPNet` or an :class:`~.ainet.AINet`.
 
     Args:
-        config: a :class:`ModelConfig`, bundled config name or YAML path.
-        pretrained: overrides ``config.pretrained`` (``imagenet``, ``none`` or a file path).
+        config: a config, bundled config name or YAML path.
+        pretrained: overrides ``config.pretrained`` (DiMP: ``imagenet``, ``none`` or a file path;
+            AINet: ``none`` or a ViT / OSTrack checkpoint).
         allow_download: let torchvision download ImageNet weights that are not cached; without
             it an uncached ``imagenet`` request warns and keeps the random initialisation.
     """
-    from rgbt_tracker_ros.networks.models import RGBTDiMPNet
-
     config = load_config(config)
     if pretrained is not None:
         config = config.replace(pretrained=str(pretrained))
+    if isinstance(config, AINetConfig):
+        from rgbt_tracker_ros.networks.ainet import AINet
+
+        return AINet(config)
+    from rgbt_tracker_ros.networks.models import RGBTDiMPNet
+
     return RGBTDiMPNet(config, allow_download=allow_download)

@@ -19,21 +19,12 @@ counterpart and keep their fresh initialisation. The target config must use ``ro
 (pytracking's exact PrRoIPool, with which these heads were trained), e.g. ``student-dimp18`` /
 ``teacher-dimp50``.
 
-Reading: the checkpoint is a pickle that names pytracking classes. Nothing in it is imported or run:
-the file is first scanned statically (:mod:`pickletools`) for the globals it names; those in
-pytracking's own packages (``ltr``, ``pytracking`` and the older ``dlframework``) are stood in for by
-inert placeholder classes, and ``torch.load(weights_only=True)`` reads the rest with its allow-list of
-tensors and plain containers. Any other global (``os.system``, ``builtins.eval``, numpy, ...) makes
-the load fail with a one-line :class:`~rgbt_tracker_ros.errors.CheckpointError` naming it.
+Reading: the checkpoint is a pickle that names pytracking classes. Nothing in it is imported or run
+(:mod:`.foreign_checkpoints`): those in pytracking's own packages (``ltr``, ``pytracking`` and the older
+``dlframework``) are read as inert placeholders; any other global makes the load fail, naming it.
 """
 from __future__ import annotations
 
-import io
-import pickle
-import pickletools
-import re
-import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -41,6 +32,7 @@ import torch
 
 from rgbt_tracker_ros.errors import CheckpointError, InputError
 from rgbt_tracker_ros.networks.config import ModelConfig, build_model, load_config
+from rgbt_tracker_ros.networks.foreign_checkpoints import ForeignPlaceholder, ImportReport, read_with_placeholders
 from rgbt_tracker_ros.networks.models import RGBTDiMPNet
 
 #: Top-level packages whose classes are read as inert placeholders (``dlframework``: pytracking's
@@ -67,64 +59,10 @@ _HEADS = ("classifier.feature_extractor.", "classifier.filter_initializer.", "cl
           "bb_regressor.")
 
 
-class PytrackingPlaceholder:
-    """Inert stand-in for a pytracking object in a checkpoint: keeps what the pickle gave it, runs nothing.
+class PytrackingPlaceholder(ForeignPlaceholder):
+    """Inert stand-in for a pytracking object in a checkpoint (:class:`~.foreign_checkpoints.ForeignPlaceholder`)."""
 
-    ``source``: the class's original ``module.name``; ``args``: constructor / reduce arguments;
-    ``state``: what the pickle's BUILD set (for ``NetConstructor``: ``fun_name``, ``fun_module``,
-    ``args``, ``kwds``).
-    """
-
-    source = ""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "PytrackingPlaceholder":
-        obj = super().__new__(cls)
-        obj.args, obj.state = args, None
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def __repr__(self) -> str:
-        return f"<{self.source} (not loaded: pytracking class)>"
-
-
-def _placeholder_class(full_name: str) -> type:
-    module, _, qualname = full_name.rpartition(".")
-    return type(qualname.rpartition(".")[2], (PytrackingPlaceholder,),
-                {"__module__": module, "__qualname__": qualname, "source": full_name})
-
-
-def _scan_pickle(stream: io.BufferedIOBase, names: set[str]) -> None:
-    """Add the globals that one pickle in ``stream`` names (GLOBAL / INST ops) to ``names``; runs nothing."""
-    for opcode, arg, _pos in pickletools.genops(stream):
-        if opcode.name in ("GLOBAL", "INST"):
-            module, name = str(arg).split(" ", 1)
-            names.add(f"{module}.{name}")
-
-
-def pickle_globals(path: Path) -> set[str]:
-    """Every ``module.name`` the torch checkpoint at ``path`` names (zip or legacy format), statically."""
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                records = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-                if not records:
-                    raise CheckpointError(f"{path}: a zip file but not a PyTorch checkpoint (no data.pkl)")
-                names: set[str] = set()
-                _scan_pickle(io.BytesIO(archive.read(records[0])), names)
-                return names
-        names = set()
-        with open(path, "rb") as stream:
-            for _ in range(4):  # legacy format: magic number, protocol, sys info, then the object
-                _scan_pickle(stream, names)
-        return names
-    except (ValueError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or another kind of "
-                              f"file?): {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    project = "pytracking"
 
 
 def read_pytracking_checkpoint(path: Union[str, Path]) -> tuple[dict[str, Any], list[str]]:
@@ -134,22 +72,7 @@ def read_pytracking_checkpoint(path: Union[str, Path]) -> tuple[dict[str, Any], 
     that is neither torch's plain data nor a pytracking class (never executed).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"pytracking checkpoint not found: {path}")
-    names = pickle_globals(path)
-    ours = sorted(n for n in names if n.split(".", 1)[0] in PYTRACKING_PACKAGES)
-    placeholders = [_placeholder_class(n) for n in ours]
-    try:
-        with torch.serialization.safe_globals(placeholders):
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        what = f"`{found.group(1)}`" if found else "an object that is not plain data"
-        raise CheckpointError(f"{path}: refused: the pickle calls or builds {what}, which is neither a tensor, "
-                              f"plain data nor a pytracking class; nothing in it was run") from None
-    except Exception as exc:  # truncated zip, bad storage, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated?): {first[:160]}") from None
+    payload, ours = read_with_placeholders(path, PYTRACKING_PACKAGES, "pytracking", PytrackingPlaceholder)
     if not isinstance(payload, dict) or not isinstance(payload.get("net"), dict):
         found = sorted(map(str, payload))[:8] if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: not a pytracking training checkpoint (expected a dict with a 'net' "
@@ -158,70 +81,6 @@ def read_pytracking_checkpoint(path: Union[str, Path]) -> tuple[dict[str, Any], 
     if bad:
         raise CheckpointError(f"{path}: 'net' entry {bad[0]!r} is not a tensor")
     return payload, ours
-
-
-@dataclass
-class ImportReport:
-    """What an import did with every key: ``mapped`` (pytracking key -> our keys), ``dropped``
-    (pytracking keys with no place in our model) and ``initialised`` (our keys left at their
-    initialisation), plus what was read of the checkpoint's other entries."""
-
-    source_file: str
-    network: str
-    config: str
-    mapped: list[dict[str, Any]] = field(default_factory=list)
-    dropped: list[dict[str, Any]] = field(default_factory=list)
-    initialised: list[dict[str, Any]] = field(default_factory=list)
-    placeholders: list[str] = field(default_factory=list)
-    checkpoint: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        """Numbers of mapped / dropped pytracking keys and initialised target keys."""
-        return {"mapped": len(self.mapped), "dropped": len(self.dropped), "initialised": len(self.initialised)}
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form with every key."""
-        return {"source": "pytracking", "source_file": self.source_file, "network": self.network,
-                "config": self.config, "counts": self.counts(), "checkpoint": self.checkpoint,
-                "placeholders": self.placeholders, "notes": self.notes, "mapped": self.mapped,
-                "dropped": self.dropped, "initialised": self.initialised}
-
-    def format(self, verbose: bool = False) -> str:
-        """Readable report: groups of keys (every key with ``verbose``), placeholders, notes."""
-        c = self.counts()
-        info = ", ".join(f"{k} {v}" for k, v in self.checkpoint.items() if k != "constructor_kwds" and v is not None)
-        lines = [f"pytracking {self.network} ({info}) from {self.source_file} -> config {self.config}",
-                 f"{c['mapped']} pytracking tensors mapped, {c['dropped']} dropped; "
-                 f"{c['initialised']} of our tensors left at initialisation"]
-        groups: dict[tuple[str, str, str], list[str]] = {}
-        for entry in self.mapped:
-            targets = " + ".join(sorted({_group(t) + ".*" for t in entry["targets"]}))
-            groups.setdefault(("mapped", f"{_group(entry['source'])}.* -> {targets}", ""), []).append(
-                f"{entry['source']} -> {', '.join(entry['targets'])} {tuple(entry['shape'])}")
-        for entry in self.dropped:
-            groups.setdefault(("dropped", f"{_group(entry['source'])}.*", entry["reason"]), []).append(
-                f"{entry['source']} {tuple(entry['shape'])}")
-        for entry in self.initialised:
-            groups.setdefault(("initialised", f"{_group(entry['target'])}.*", entry["reason"]), []).append(
-                f"{entry['target']} {tuple(entry['shape'])}")
-        width = max((len(name) for _, name, _ in groups), default=0)
-        for (kind, name, reason), keys in groups.items():
-            count = f"{len(keys)} tensor{'s' if len(keys) > 1 else ''}"
-            lines.append(f"  {kind:<11} {name:<{width}} {count:>11}{': ' + reason if reason else ''}")
-            if verbose:
-                lines.extend(f"      {key}" for key in keys)
-        if self.placeholders:
-            lines.append("read as inert placeholders (never imported or run): " + ", ".join(self.placeholders))
-        lines.extend(f"note: {note}" for note in self.notes)
-        return "\n".join(lines)
-
-
-def _group(key: str) -> str:
-    """Report group of a state-dict key: ``feature_extractor.layer3``, ``classifier.filter_optimizer``,
-    ``bb_regressor``, ``fusion.layer2``, ..."""
-    parts = key.split(".")
-    return parts[0] if parts[0] == "bb_regressor" else ".".join(parts[:2])
 
 
 def source_backbone(net: dict[str, torch.Tensor]) -> Optional[str]:
