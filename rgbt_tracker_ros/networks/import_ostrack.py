@@ -98,7 +98,7 @@ def import_ostrack(path: Union[str, Path], config: Union[str, Path, AnyConfig], 
     config = load_config(config)
     if not isinstance(config, AINetConfig):
         raise InputError(f"OSTrack weights start an AINet config (ainet-vitb, ainet-tiny), not {config.name!r}")
-    payload, placeholders = read_weights(path, OSTRACK_PACKAGES, source)
+    payload, placeholders = read_weights(path, OSTRACK_PACKAGES, "OSTrack / DropTrack")
     torch.manual_seed(seed)
     model = build_model(config, pretrained="none")
     state, report = ostrack_state(payload, model, path, source)

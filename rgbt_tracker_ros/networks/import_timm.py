@@ -161,7 +161,7 @@ def import_timm(path: Union[str, Path], config: Union[str, Path, AnyConfig], see
     config = load_config(config)
     if not isinstance(config, AINetConfig):
         raise InputError(f"ViT weights start an AINet config (ainet-vitb, ainet-tiny), not {config.name!r}")
-    payload, _ = read_weights(path, (), source)
+    payload, _ = read_weights(path, (), "ViT (timm / MAE / DropMAE)")
     torch.manual_seed(seed)
     model = build_model(config, pretrained="none")
     state, report = vit_state(payload, model, path, source)

@@ -35,7 +35,7 @@ class ViTBackbone(nn.Module):
         self.pos_embed_x = nn.Parameter(torch.zeros(1, config.search_grid ** 2, dim))
         trunc_normal_(self.pos_embed_z, std=0.02)
         trunc_normal_(self.pos_embed_x, std=0.02)
-        rates = torch.linspace(0, config.drop_path_rate, config.depth).tolist()  # stochastic depth decay rule
+        rates = [config.drop_path_rate * i / max(config.depth - 1, 1) for i in range(config.depth)]  # linear decay
         self.blocks = nn.ModuleList(
             Block(dim, config.num_heads, mlp_ratio=config.mlp_ratio, qkv_bias=True, drop_path=rate) for rate in rates
         )
