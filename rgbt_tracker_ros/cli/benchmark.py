@@ -23,12 +23,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", required=True, type=Path, metavar="DIR",
                         help="dataset root: a folder of LasHeR/RGBT234/RGBT210/GTOT-style sequence folders")
     parser.add_argument("--tracker", action="append", metavar="NAME",
-                        help="tracker to run; repeat to compare (dimp, csrt-rgb, csrt-thermal, kcf-rgb, "
+                        help="tracker to run; repeat to compare (dimp, ainet, csrt-rgb, csrt-thermal, kcf-rgb, "
                         "kcf-thermal; default: dimp)")
     parser.add_argument("--model", metavar="CKPT",
-                        help="checkpoint for the dimp tracker (default: the bundled demo checkpoint)")
-    parser.add_argument("--params", metavar="NAME|YAML", help="dimp tracker parameters: bundled name (dimp) or YAML file (default: dimp)")
-    parser.add_argument("--device", default="auto", help="torch device for dimp: auto, cpu, cuda[:N] (default auto)")
+                        help="checkpoint for the dimp tracker (default: the bundled demo checkpoint) or the ainet "
+                        "tracker (required)")
+    parser.add_argument("--params", metavar="NAME|YAML",
+                        help="tracker parameters: bundled name or YAML file (default: dimp for dimp, ainet for ainet)")
+    parser.add_argument("--device", default="auto",
+                        help="torch device for the networks: auto, cpu, cuda[:N] (default auto)")
     add_backend_arguments(parser)
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="results folder, reused to resume (default: results/<dataset folder name>)")

@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "LasHeR protocol against the bag's ground truth.",
     )
     parser.add_argument("--bag", type=Path, default=None, help="rosbag2 to track (default: the bundled demo bag)")
-    parser.add_argument("--model", default=None, help="student/teacher checkpoint (default: the bundled demo one)")
+    parser.add_argument("--model", default=None, help="student/teacher or AINet checkpoint (default: the bundled "
+                        "demo one); an AINet checkpoint runs the ainet tracker")
     parser.add_argument("--out", type=Path, default=Path("demo_output"),
                         help="folder for the result file, JSON and video (default demo_output)")
     parser.add_argument("--no-video", action="store_true", help="skip writing the video")
@@ -61,13 +62,13 @@ def run(args: argparse.Namespace) -> int:
         headline_scores,
         sequence_score,
     )
-    from rgbt_tracker_ros.tracking.factory import create_tracker
+    from rgbt_tracker_ros.tracking.factory import create_tracker, tracker_for_checkpoint
 
     bag = args.bag or default_bag_path()
     pairs = list(BagPairReader(bag))
     if pairs[0].gt_rgb is None:  # BagPairReader raises BagError when no pair forms
         raise InputError(f"{bag}: the first frame has no ground truth on the ground-truth topic")
-    tracker = create_tracker("dimp", model=args.model, device=args.device, backend=args.backend,
+    tracker = create_tracker(tracker_for_checkpoint(args.model), model=args.model, device=args.device, backend=args.backend,
                              export_dir=args.export_dir)
     video = None
     if not args.no_video:

@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "label",
         help="run the teacher over a bag or sequences and write a distillation bundle",
-        description="Run the frozen CMD teacher over a recorded bag or benchmark sequences and write a teacher "
+        description="Run the frozen teacher (CMD teacher or AINet) over a recorded bag or benchmark sequences and "
+        "write a teacher "
         "bundle (manifest.json; per sequence LasHeR-layout frames, teacher boxes, response maps, optional "
         "features, and a rosbag2 of teacher detections for inspection). Resumable with --resume.",
     )
@@ -31,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="one sequence folder, or a dataset root whose sequences are all labelled",
     )
-    parser.add_argument("--model", required=True, type=Path, metavar="TEACHER_CKPT", help="teacher checkpoint (.pth)")
+    parser.add_argument("--model", required=True, type=Path, metavar="TEACHER_CKPT",
+                        help="teacher checkpoint (.pth): a CMD teacher (DiMP tracking) or an AINet (OSTrack-style "
+                        "tracking; its score maps are the responses)")
     parser.add_argument("--out", required=True, type=Path, metavar="BUNDLE", help="bundle folder to create or resume")
     init = parser.add_mutually_exclusive_group()
     init.add_argument("--init", metavar="x,y,w,h", help="initial box on the first frame (pixels, top-left + size)")
@@ -43,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     parser.add_argument("--name", metavar="NAME", help="sequence name in the bundle (default: the bag/folder name)")
-    parser.add_argument("--params", metavar="NAME|PATH", help="tracker parameters (bundled name or YAML; default dimp)")
+    parser.add_argument("--params", metavar="NAME|PATH",
+                        help="tracker parameters (bundled name or YAML; default: dimp, or ainet for an AINet)")
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda", help="torch device (default auto)")
     parser.add_argument(
         "--frames",
@@ -55,8 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--features",
         metavar="KEYS",
         default="",
-        help="teacher features to store in fp16: comma list of group.level (rgb|tir|fused . stem|layer1|layer2|"
-        "layer3) or 'all'; default none (distillation recomputes them with the frozen teacher)",
+        help="teacher features to store in fp16: comma list of group.level (CMD teacher: rgb|tir|fused . stem|layer1|"
+        "layer2|layer3; AINet: rgb|tir|fused . layer1..layerL, fused.ofm) or 'all'; default none (distillation "
+        "recomputes them with the frozen teacher)",
     )
     parser.add_argument("--chunk-size", type=int, default=100, metavar="N", help="frames per npz chunk (default 100)")
     parser.add_argument("--rgb-topic", metavar="TOPIC", help="bag: RGB image topic (default /rgb/image_raw)")
@@ -113,10 +118,11 @@ def run(args: argparse.Namespace) -> int:
     from rgbt_tracker_ros.data.bundle import BundleWriter, file_sha256
     from rgbt_tracker_ros.tracking.labelling import label_sequence
     from rgbt_tracker_ros.errors import InputError
-    from rgbt_tracker_ros.tracking.factory import create_tracker
+    from rgbt_tracker_ros.tracking.factory import create_tracker, tracker_for_checkpoint
 
     if not args.model.is_file():
         raise InputError(f"teacher checkpoint {args.model} does not exist")
+    tracker_name = tracker_for_checkpoint(args.model)  # dimp (CMD teacher) or ainet
     if args.chunk_size < 1:
         raise InputError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     box = initial_box(args)
@@ -128,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     teacher = {
         "checkpoint": str(args.model.resolve()),
         "sha256": file_sha256(args.model),
-        "params": args.params or "dimp",
+        "params": args.params or tracker_name,
     }
     bundle = BundleWriter(
         args.out,
@@ -148,8 +154,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: already complete ({writer.entry['frames']} frames), skipped")
             continue
         if tracker is None:
-            tracker = create_tracker("dimp", model=str(args.model), params=args.params, device=args.device)
-            bundle.manifest["teacher"].setdefault("tracker", getattr(tracker, "name", "dimp"))
+            tracker = create_tracker(tracker_name, model=str(args.model), params=args.params, device=args.device)
+            bundle.manifest["teacher"].setdefault("tracker", getattr(tracker, "name", tracker_name))
         with tqdm(total=total, unit="frame", desc=name, disable=args.no_progress) as bar:
             label_sequence(tracker, open_pairs(), writer, init_box=box, progress=bar.update)
         labels = writer.close()

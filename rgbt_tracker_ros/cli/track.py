@@ -29,9 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--sequence", metavar="DIR", help="sequence folder in a benchmark layout")
     source.add_argument("--bag", metavar="PATH", help="rosbag2 (folder or .db3/.mcap file) with RGB and thermal topics")
     parser.add_argument("--tracker", default="dimp", metavar="NAME",
-                        help="tracker: dimp (default) or an OpenCV baseline csrt-rgb, csrt-thermal, kcf-rgb, kcf-thermal")
+                        help="tracker: dimp (default), ainet, or an OpenCV baseline csrt-rgb, csrt-thermal, kcf-rgb, "
+                        "kcf-thermal")
     parser.add_argument("--model", metavar="CKPT",
-                        help="checkpoint of the dimp network (student or teacher); default: the bundled demo checkpoint")
+                        help="checkpoint of the network: dimp (student or teacher; default: the bundled demo "
+                        "checkpoint) or ainet (an AINet, required)")
     parser.add_argument("--init", metavar="x,y,w,h",
                         help="initial box in the first frame (pixels; write --init=-4,10,30,20 when x is negative); "
                         "default: the first ground-truth box")
@@ -42,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--video-fps", type=float, default=20.0, metavar="FPS",
                         help="frame rate of --video (default 20)")
     parser.add_argument("--params", metavar="NAME|YAML",
-                        help="dimp tracker parameters: bundled name (dimp) or YAML file (default: dimp)")
+                        help="tracker parameters: bundled name or YAML file (default: dimp for dimp, ainet for ainet)")
     parser.add_argument("--device", default="auto", metavar="auto|cpu|cuda",
                         help="inference device (default auto: CUDA if available)")
     add_backend_arguments(parser)

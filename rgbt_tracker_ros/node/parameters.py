@@ -67,8 +67,10 @@ _SENSOR = (
 
 TRACK_NODE_PARAMETERS: tuple[NodeParameter, ...] = (
     NodeParameter("tracker", "dimp", "tracker kind for tracking.factory.create_tracker", True),
-    NodeParameter("model", "", "checkpoint of the tracking model (the CMD student); empty: the factory default", True),
-    NodeParameter("tracker_params", "", "DiMP tracker parameters: bundled name or YAML path; empty: dimp", True),
+    NodeParameter("model", "", "checkpoint of the tracking model (CMD student for dimp, AINet for ainet); empty: the "
+                  "factory default (dimp only)", True),
+    NodeParameter("tracker_params", "", "tracker parameters: bundled name or YAML path; empty: the tracker's own "
+                  "(dimp, ainet)", True),
     NodeParameter("device", "auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", True),
     NodeParameter("fp16", True, "float16 on CUDA: autocast (torch backend) or an fp16 engine (tensorrt); ignored on the "
                   "CPU", True),
@@ -89,8 +91,10 @@ TRACK_NODE_PARAMETERS: tuple[NodeParameter, ...] = (
 )
 
 TEACHER_NODE_PARAMETERS: tuple[NodeParameter, ...] = (
-    NodeParameter("model", "", "teacher checkpoint (required)", True),
-    NodeParameter("tracker_params", "", "DiMP tracker parameters: bundled name or YAML path; empty: dimp", True),
+    NodeParameter("model", "", "teacher checkpoint (required): a CMD teacher (dimp tracker) or an AINet (ainet "
+                  "tracker)", True),
+    NodeParameter("tracker_params", "", "tracker parameters: bundled name or YAML path; empty: the tracker's own "
+                  "(dimp, ainet)", True),
     NodeParameter("device", "auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", True),
     NodeParameter("out", "", "teacher bundle folder to write (required); new sequences are added to an existing one",
                   True),

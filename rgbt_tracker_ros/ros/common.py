@@ -33,21 +33,19 @@ def load_tracker(tracker: str, model: str, params: str, device: str, fp16: bool,
                  export_dir: str = "") -> Any:
     """The tracker of the node parameters (``tracking.factory.create_tracker``).
 
-    For ``dimp`` the tracker parameters (bundled name or YAML, ``""``: dimp) get ``fp16`` set, which
-    the tensorrt backend reads as the engine precision; other trackers (e.g. the OpenCV baselines,
-    which need no model) take ``params`` as given.
+    For the model trackers (``dimp``, ``ainet``) the tracker parameters (bundled name or YAML, ``""``: the
+    tracker's own file) get ``fp16`` set, which the tensorrt backend reads as the engine precision; other
+    trackers (e.g. the OpenCV baselines, which need no model) take ``params`` as given.
     """
     from rgbt_tracker_ros.tracking.backends import check_backend
-    from rgbt_tracker_ros.tracking.factory import create_tracker
+    from rgbt_tracker_ros.tracking.factory import MODEL_TRACKERS, create_tracker, load_tracker_params
 
     check_backend(backend)
-    if tracker != "dimp":
+    if tracker not in MODEL_TRACKERS:
         return create_tracker(tracker, model=model or None, params=params or None, device=device)
     import dataclasses
 
-    from rgbt_tracker_ros.tracking.params import load_params
-
-    tracker_params = dataclasses.replace(load_params(params or None), fp16=bool(fp16))
+    tracker_params = dataclasses.replace(load_tracker_params(tracker, params or None), fp16=bool(fp16))
     return create_tracker(tracker, model=model or None, params=tracker_params, device=device, backend=backend,
                           export_dir=export_dir or None)
 

@@ -40,6 +40,7 @@ from rgbt_tracker_ros.ros.common import (
 from rgbt_tracker_ros.node.messages import MessageTypes, decode_pair, detection_to_box, stamp_to_ns, tracking_output
 from rgbt_tracker_ros.node.parameters import TEACHER_NODE_PARAMETERS, optional_box
 from rgbt_tracker_ros.tracking.base import TrackState
+from rgbt_tracker_ros.tracking.factory import tracker_for_checkpoint
 from rgbt_tracker_ros.node.session import FrameQueue, InferenceWorker, SessionOutput, StampedFrame, TrackingSession
 from rgbt_tracker_ros.tracking.labelling import teacher_outputs
 
@@ -57,13 +58,15 @@ class TeacherNode(Node):
         if not out:
             raise InputError("parameter out must name the bundle folder to write")
         self._types = MessageTypes.from_ros()
-        self._tracker = load_tracker("dimp", model, parameter(self, "tracker_params"), parameter(self, "device"), False)
+        tracker_name = tracker_for_checkpoint(model)  # dimp (CMD teacher) or ainet
+        self._tracker = load_tracker(tracker_name, model, parameter(self, "tracker_params"), parameter(self, "device"),
+                                     False)
         self.get_logger().info(f"teacher {model} loaded on {getattr(self._tracker, 'device', 'cpu')}")
         feature_keys = [k.strip() for k in str(parameter(self, "feature_keys")).split(",") if k.strip()]
         self._bundle = BundleWriter(
             out,
             {"checkpoint": str(Path(model).resolve()), "sha256": file_sha256(model),
-             "params": parameter(self, "tracker_params") or "dimp"},
+             "params": parameter(self, "tracker_params") or tracker_name},
             frames=parameter(self, "frames"),
             chunk_size=parameter(self, "chunk_size"),
             feature_keys=feature_keys,

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import abc
 import enum
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from rgbt_tracker_ros.data.frames import FramePair
 
@@ -58,3 +60,27 @@ class Tracker(abc.ABC):
     @abc.abstractmethod
     def track(self, pair: FramePair) -> TrackResult:
         """Locate the object in the next frame pair."""
+
+
+class StageClock:
+    """Wall time per stage for ``TrackResult.timings`` (``lap(stage)`` after each stage, ``total()`` at the end);
+    synchronises CUDA so that asynchronous kernels are attributed correctly."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._sync = device.type == "cuda"
+        self.timings: dict[str, float] = {}
+        self._start = self._last = self._now()
+
+    def _now(self) -> float:
+        if self._sync:
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = self._now()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - self._last
+        self._last = now
+
+    def total(self) -> dict[str, float]:
+        self.timings["total"] = self._last - self._start
+        return self.timings

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -72,37 +71,14 @@ from rgbt_tracker_ros.data.frames import FramePair, validate_box
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.tracking.augmentation import augment_patch, build_augmentations, feature_dropout
 from rgbt_tracker_ros.tracking.backends import InferenceBackend, create_backend
-from rgbt_tracker_ros.tracking.base import Tracker, TrackResult, TrackState
+from rgbt_tracker_ros.tracking.base import StageClock, Tracker, TrackResult, TrackState
 from rgbt_tracker_ros.tracking.device import resolve_device
-from rgbt_tracker_ros.tracking.localization import Localization, localize, state_for_flag
+from rgbt_tracker_ros.tracking.localization import Localization, hann2d, localize, state_for_flag
 from rgbt_tracker_ros.tracking.memory import SampleMemory
 from rgbt_tracker_ros.tracking.params import DiMPParams, load_params
 
 #: Fused feature levels IoU-Net reads.
 IOU_LEVELS = ("layer2", "layer3")
-
-
-class _StageClock:
-    """Wall time per stage; synchronises CUDA so that asynchronous kernels are attributed correctly."""
-
-    def __init__(self, device: torch.device) -> None:
-        self._sync = device.type == "cuda"
-        self.timings: dict[str, float] = {}
-        self._start = self._last = self._now()
-
-    def _now(self) -> float:
-        if self._sync:
-            torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = self._now()
-        self.timings[stage] = self.timings.get(stage, 0.0) + now - self._last
-        self._last = now
-
-    def total(self) -> dict[str, float]:
-        self.timings["total"] = self._last - self._start
-        return self.timings
 
 
 class DiMPTracker(Tracker):
@@ -213,7 +189,7 @@ class DiMPTracker(Tracker):
 
     def initialize(self, pair: FramePair, box: np.ndarray) -> TrackResult:
         """Start tracking ``box`` (``[x, y, w, h]``) in ``pair``; raises :class:`InputError` on bad input."""
-        clock = _StageClock(self.device)
+        clock = StageClock(self.device)
         rgb, thermal = self._prepare(pair)
         box = validate_box(box, pair.size)
         p = self.params
@@ -277,7 +253,7 @@ class DiMPTracker(Tracker):
         """Locate the target in ``pair`` (see the module docstring for the procedure)."""
         if not self._initialized:
             raise InputError("track() called before initialize(); give the tracker a first box")
-        clock = _StageClock(self.device)
+        clock = StageClock(self.device)
         rgb, thermal = self._prepare(pair)
         p = self.params
         self._frame_num += 1
@@ -418,12 +394,6 @@ class DiMPTracker(Tracker):
             boxes = (boxes + step * grad * boxes[:, :, 2:].repeat(1, 1, 2)).detach()
             step *= p.box_refinement_step_decay
         return boxes.view(-1, 4).float().cpu(), ious.detach().reshape(-1).float().cpu()
-
-
-def hann2d(shape: tuple[int, int]) -> np.ndarray:
-    """pytracking's centred ``hann2d``: the outer product of ``0.5 - 0.5 cos(2 pi k / (n + 1))``, k = 1..n."""
-    rows, cols = (np.hanning(n + 2)[1:-1] for n in shape)
-    return np.outer(rows, cols)
 
 
 def _map_features(features: Any, fn) -> Any:

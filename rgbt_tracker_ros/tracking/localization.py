@@ -102,3 +102,9 @@ def localize(
     if max2 > params.hard_negative_threshold * max1 and max2 > params.target_not_found_threshold:
         return Localization((offset1[0], offset1[1]), "hard_negative", max1)
     return Localization((offset1[0], offset1[1]), "normal", max1)
+
+
+def hann2d(shape: tuple[int, int]) -> np.ndarray:
+    """pytracking's centred ``hann2d``: the outer product of ``0.5 - 0.5 cos(2 pi k / (n + 1))``, k = 1..n."""
+    rows, cols = (np.hanning(n + 2)[1:-1] for n in shape)
+    return np.outer(rows, cols)

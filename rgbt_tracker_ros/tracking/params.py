@@ -1,4 +1,5 @@
-"""Parameters of the DiMP online tracker, kept in YAML files apart from the code.
+"""Parameters of the trackers, kept in YAML files apart from the code: DiMP's (:class:`DiMPParams`,
+``params/dimp.yaml``) and the OSTrack-style tracker's (:class:`OSTrackParams`, ``params/ainet.yaml``).
 
 The values in ``tracking/params/dimp.yaml`` are pytracking's ``parameter/dimp/dimp18.py`` (Bhat et
 al., "Learning Discriminative Model Prediction for Tracking", ICCV 2019), which the CMD paper uses
@@ -232,3 +233,61 @@ def load_params(name_or_path: Union[str, Path, None] = None) -> DiMPParams:
 def params_from_dict(values: dict[str, Any], source: str = "parameters") -> DiMPParams:
     """Build :class:`DiMPParams` from a mapping; unknown keys or bad values raise :class:`InputError`."""
     return dataclass_from_mapping(DiMPParams, values, source, "tracker parameter")
+
+
+@dataclass
+class OSTrackParams:
+    """Parameters of the OSTrack-style tracker (:class:`~rgbt_tracker_ros.tracking.ostrack.OSTrackTracker`).
+
+    OSTrack's (``lib/test/parameter/ostrack.py`` and the ViT-B 256 experiment file): the template is cut once,
+    from the first frame, ``template_factor`` (2) times the target's geometric-mean size; the search region
+    ``search_factor`` (4) times it, around the last box; the score map is multiplied by a Hanning window
+    (``window``) and the box is read at its peak. Crop sizes come from the model config.
+
+    Ours (OSTrack has no confidence states; its box always follows the peak):
+        target_not_found_threshold: below this peak score (of the un-windowed map) the target is LOST: the
+            box stays where it was and the search continues around it.
+        uncertain_threshold: below this peak score the state is UNCERTAIN (the box still follows the peak).
+        thermal_range: as :class:`DiMPParams` (``auto`` or ``[low, high]``).
+        fp16: float16 autocast of the network on CUDA (ignored on the CPU).
+        scan_backend: the Mamba selective-scan backend (``auto``, ``mambapy``, ``mamba_ssm``).
+        min_size: the box keeps at least this side length in pixels (OSTrack clips boxes to the image with a
+            10 px margin; we keep the box's centre inside the image and its size at least this).
+    """
+
+    template_factor: float = 2.0
+    search_factor: float = 4.0
+    window: bool = True
+    target_not_found_threshold: float = 0.1
+    uncertain_threshold: float = 0.3
+    thermal_range: Union[str, list[float]] = "auto"
+    fp16: bool = False
+    scan_backend: str = "auto"
+    min_size: float = 4.0
+
+    def __post_init__(self) -> None:
+        from rgbt_tracker_ros.networks.config import SCAN_BACKENDS
+
+        for name in ("template_factor", "search_factor", "min_size"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"tracker parameter {name} must be > 0, got {getattr(self, name)!r}")
+        if not 0.0 <= self.target_not_found_threshold <= self.uncertain_threshold <= 1.0:
+            raise InputError("tracker parameters must satisfy 0 <= target_not_found_threshold <= "
+                             f"uncertain_threshold <= 1, got {self.target_not_found_threshold} and "
+                             f"{self.uncertain_threshold}")
+        if self.scan_backend not in SCAN_BACKENDS:
+            raise InputError(f"tracker parameter scan_backend must be one of {SCAN_BACKENDS}, got {self.scan_backend!r}")
+        DiMPParams(thermal_range=self.thermal_range)  # the same thermal_range check
+
+    @property
+    def thermal_mode(self) -> tuple[str, Optional[float], Optional[float]]:
+        """``(mode, low, high)`` arguments of ``normalize_thermal``."""
+        return DiMPParams(thermal_range=self.thermal_range).thermal_mode
+
+
+def load_ostrack_params(name_or_path: Union[str, Path, None] = None) -> OSTrackParams:
+    """OSTrack-style tracker parameters: a bundled name (default ``"ainet"``) or a YAML path; unknown keys, an
+    unreadable file or an impossible value raise :class:`InputError` naming the file."""
+    content, source = read_named_yaml("ainet" if name_or_path is None else name_or_path, PARAMS_DIR,
+                                      "tracker parameters")
+    return dataclass_from_mapping(OSTrackParams, content, str(source), "tracker parameter")
