@@ -168,7 +168,8 @@ def test_bf16_torch_backend_tracks_on_the_cpu(demo_model):
     tracker = DiMPTracker(demo_model, device="cpu", precision="bf16")
     frames = list(generate_sequence(ScenarioSpec(name="bf16", seed=100001, frames=5, width=320, height=256)))
     boxes, _ = track_pairs(tracker, frames, frames[0].gt_rgb, "bf16")
-    assert np.isfinite(np.asarray(boxes)).all() and box_iou(np.asarray(boxes), np.array([f.gt_rgb for f in frames])).mean() > 0.5
+    boxes = np.asarray(boxes)
+    assert np.isfinite(boxes).all() and box_iou(boxes, np.array([f.gt_rgb for f in frames])).mean() > 0.5
 
 
 def test_tensorrt_build_path_up_to_the_missing_library(export, monkeypatch):

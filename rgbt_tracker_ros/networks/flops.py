@@ -1,9 +1,9 @@
 """Parameter and per-frame FLOP counts of an :class:`~.models.RGBTDiMPNet` or an :class:`~.ainet.AINet`.
 
 FLOPs are counted with :class:`torch.utils.flop_counter.FlopCounterMode` (one multiply-add = 2
-FLOPs; convolutions and matrix products only, so element-wise ops, the legacy RoI pooling
-(``grid_sample``) and normalisations are not counted; exact PrRoIPool's two small matrix products per
-box are). A tracked frame costs: features of both modalities + fusion
+FLOPs; convolutions and matrix products only, so element-wise ops and normalisations are not
+counted; both RoI poolings' two small matrix products per box are). A tracked frame costs: features
+of both modalities + fusion
 (``features``), classification features and one filter correlation (``classifier``), IoU-Net test
 features and one IoU prediction for ``num_proposals`` boxes (``iou_net``; DiMP refines 10 boxes
 with 5 gradient steps, each step about one ``predict_iou`` forward + backward, not counted here).
@@ -22,7 +22,8 @@ from typing import Optional
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from rgbt_tracker_ros.networks.backbones import unbuilt_parameter_count
 from rgbt_tracker_ros.networks.mamba import scan_flops
@@ -102,3 +103,24 @@ def ainet_flops(model: torch.nn.Module) -> dict[str, int]:
     counts["total"] = counter.get_total_flops() + counts["selective_scan"]
     counts["ostrack_equivalent"] = counts["backbone"] // 2 + counts["box_head"]
     return counts
+
+
+class FlopCount(TorchDispatchMode):
+    """FLOPs of everything run inside ``with FlopCount() as count:`` (``count.total``), by
+    :data:`torch.utils.flop_counter.flop_registry`'s formulas, as ``FlopCounterMode`` counts them.
+
+    Without ``FlopCounterMode``'s per-module tracking, whose backward hooks break
+    ``torch.autograd.grad`` on leaf tensors (DiMP's IoU refinement takes gradients of boxes).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out

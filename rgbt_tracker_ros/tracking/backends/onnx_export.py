@@ -174,8 +174,9 @@ def read_manifest(folder: Union[str, Path], sample_size: Optional[int] = None,
         raise CheckpointError(f"{folder}: exported for {manifest['sample_size']} px crops, the tracker uses "
                               f"{sample_size} px; export again with the tracker's parameters")
     if weights and manifest.get("weights_sha256") != weights:
-        raise CheckpointError(f"{folder}: exported from other weights (SHA-256 {str(manifest.get('weights_sha256'))[:12]}"
-                              f"..., the tracker's {weights[:12]}...); export this checkpoint again")
+        exported = str(manifest.get("weights_sha256"))[:12]
+        raise CheckpointError(f"{folder}: exported from other weights (SHA-256 {exported}..., the tracker's "
+                              f"{weights[:12]}...); export this checkpoint again")
     return manifest
 
 
