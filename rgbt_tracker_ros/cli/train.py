@@ -1,4 +1,5 @@
-"""``rgbt-tracker train``: base training (L_original) of the CMD student or teacher, or ``--plot`` of a run.
+"""``rgbt-tracker train``: base training of the CMD student or teacher (L_original) or of AINet (OSTrack's loss),
+or ``--plot`` of a run.
 
 The same command line runs as one process or under ``torchrun --nproc_per_node N`` (DDP); see
 ``docs/training.md``. The run arguments, the data opening and the final report are shared with
@@ -21,14 +22,16 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train the CMD student/teacher with DiMP's loss (L_original) on RGB-T sequences",
-        description="Train a network config with L_original (DiMP's classification + IoU losses) on "
+        help="train the CMD student/teacher (DiMP's loss, L_original) or AINet (OSTrack's loss) on RGB-T sequences",
+        description="Train a network config with its family's loss (CMD networks: L_original, DiMP's classification "
+        "+ IoU losses; AINet: OSTrack's GIoU + L1 + focal losses) on "
         "LasHeR/RGBT234/RGBT210/GTOT-format dataset folders (e.g. from `rgbt-tracker synth`) or teacher "
         "bundles. Writes RUN_DIR/checkpoints/epoch_XXX.pt, RUN_DIR/last.pt, RUN_DIR/log.csv and TensorBoard "
         "events. For several processes use `torchrun --nproc_per_node N -m rgbt_tracker_ros.cli.main train ...`.",
     )
-    add_run_arguments(parser, "training settings: bundled name (dimp-student, dimp-teacher, synthetic-cpu) or a "
-                      "YAML file (default: dimp-student, or dimp-teacher for a teacher config)")
+    add_run_arguments(parser, "training settings: bundled name (dimp-student, dimp-teacher, synthetic-cpu, ainet, "
+                      "ainet-synthetic-cpu) or a YAML file (default: dimp-student, dimp-teacher for a teacher "
+                      "config, ainet for an AINet config)")
     parser.add_argument("--plot", metavar="RUN_DIR",
                         help="instead of training, plot RUN_DIR/log.csv to a PNG (see --plot-out) and exit")
     parser.add_argument("--plot-out", metavar="PNG", help="where --plot writes (default RUN_DIR/loss.png)")
@@ -38,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_run_arguments(parser: argparse.ArgumentParser, settings_help: str) -> None:
     """The arguments ``train`` and ``distill`` share (model, data, run folder, settings, overrides)."""
     parser.add_argument("--model-config", metavar="NAME|PATH",
-                        help="network config: bundled name (student-r18, teacher-r50, student-tiny, teacher-tiny) "
-                        "or a config YAML")
+                        help="network config: bundled name (student-r18, teacher-r50, student-tiny, teacher-tiny, "
+                        "ainet-vitb, ainet-tiny) or a config YAML")
     parser.add_argument("--data", metavar="DIR[,DIR...]",
                         help="comma-separated dataset roots (folders of sequence folders, e.g. LasHeR's trainingset "
                         "or `rgbt-tracker synth` output) or teacher bundles (`rgbt-tracker label`)")
@@ -65,7 +68,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, settings_help: str) -> No
                         "takes cuda:LOCAL_RANK")
     parser.add_argument("--pretrained", metavar="PATH|imagenet|none",
                         help="backbone initialisation (default: the config's; `imagenet` here also allows "
-                        "downloading the torchvision weights)")
+                        "downloading the torchvision weights; AINet: a timm / MAE / DropMAE ViT or an OSTrack / "
+                        "DropTrack checkpoint)")
     parser.add_argument("--init-weights", metavar="CKPT",
                         help="start a new run from this checkpoint's weights (same architecture), e.g. a "
                         "fine-tuning stage whose settings freeze some modules (frozen_modules)")
@@ -173,5 +177,5 @@ def run(args: argparse.Namespace) -> int:
     from rgbt_tracker_ros.networks.config import load_config
 
     config = load_config(args.model_config)
-    settings = run_settings(args, "dimp-teacher" if config.kind == "teacher" else "dimp-student")
+    settings = run_settings(args, {"teacher": "dimp-teacher", "ainet": "ainet"}.get(config.kind, "dimp-student"))
     return run_loop(args, config, settings)

@@ -8,8 +8,8 @@ bag-referenced bundle cannot be sampled at random and are refused.
 
 Without weights the training draws uniformly over all sequences of all roots (as before there were
 weights). With weights, :class:`SourceMixture` draws each sample's root first, with probability
-``weight / sum(weights)``, then a DiMP sample from that root
-(:class:`~.sampler.DiMPSampler`); the root choice draws from
+``weight / sum(weights)``, then a sample from that root (:class:`~.sampler.DiMPSampler`, or the
+objective's sampler, e.g. :class:`~.ostrack_sampler.OSTrackSampler`); the root choice draws from
 ``default_rng([seed, epoch, index, 1])``, so it depends only on the sample, as the sample itself.
 """
 from __future__ import annotations
@@ -76,16 +76,18 @@ class SourceMixture:
             raise InputError(f"source weights must be >= 0 and not all 0, got {weights}")
         self.sources = list(sources)
 
-    def sampler(self, settings: SamplerSettings, samples_per_epoch: int, seed: int = 0) -> "MixedSampler":
-        """The epoch's samples, as :class:`~.sampler.DiMPSampler` does for one root."""
-        return MixedSampler(self.sources, settings, samples_per_epoch, seed)
+    def sampler(self, settings: SamplerSettings, samples_per_epoch: int, seed: int = 0,
+                sampler_class: type = DiMPSampler) -> "MixedSampler":
+        """The epoch's samples, as ``sampler_class`` (:class:`~.sampler.DiMPSampler` or
+        :class:`~.ostrack_sampler.OSTrackSampler`) does for one root."""
+        return MixedSampler(self.sources, settings, samples_per_epoch, seed, sampler_class)
 
 
 class MixedSampler(Dataset):
-    """DiMP samples from weighted sources (same items as :class:`~.sampler.DiMPSampler`)."""
+    """Training samples from weighted sources (the items of ``sampler_class``, default DiMP's)."""
 
     def __init__(self, sources: Sequence[TrainingSource], settings: SamplerSettings, samples_per_epoch: int,
-                 seed: int = 0):
+                 seed: int = 0, sampler_class: type = DiMPSampler):
         self.seed = int(seed)
         self.epoch = 0
         self.samples_per_epoch = int(samples_per_epoch)
@@ -93,7 +95,7 @@ class MixedSampler(Dataset):
         for number, source in enumerate(sources):
             try:  # each source its own random stream
                 source_seed = int(np.random.SeedSequence([self.seed, number]).generate_state(1)[0])
-                self.samplers.append(DiMPSampler(source.sequences, settings, samples_per_epoch, seed=source_seed))
+                self.samplers.append(sampler_class(source.sequences, settings, samples_per_epoch, seed=source_seed))
             except DatasetError as exc:
                 raise DatasetError(f"source {source.name}: {exc}") from None
         weights = np.array([source.weight for source in sources], dtype=np.float64)

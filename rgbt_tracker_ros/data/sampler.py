@@ -68,9 +68,12 @@ class TrainingSequence(Protocol):
 class SamplerSettings:
     """DiMP sampling and processing parameters (defaults: pytracking ``train_settings/dimp``).
 
-    ``output_size``, ``feature_stride`` and ``filter_size`` must match the model (the trainer takes
-    them from the model config). ``hidden_attributes`` (ours) names the per-frame attribute files
-    that mark the target as hidden (see the module docstring).
+    ``output_size``, ``feature_stride``, ``filter_size`` and ``template_size`` must match the model (the
+    trainer takes them from the model config). ``hidden_attributes`` (ours) names the per-frame attribute
+    files that mark the target as hidden (see the module docstring). ``template_size`` and
+    ``template_area_factor`` are the template crop of the OSTrack sampler
+    (:class:`~.ostrack_sampler.OSTrackSampler`, whose search crop is ``output_size`` at
+    ``search_area_factor``); DiMP has no template.
     """
 
     num_train_frames: int = 3
@@ -93,6 +96,8 @@ class SamplerSettings:
     grayscale_probability: float = 0.05
     padding: str = "replicate"
     hidden_attributes: tuple[str, ...] = ("full_occlusion",)
+    template_size: int = 128
+    template_area_factor: float = 2.0
 
     def __post_init__(self) -> None:
         self.proposal_sigma_factors = tuple(float(s) for s in self.proposal_sigma_factors)

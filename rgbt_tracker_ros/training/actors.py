@@ -10,7 +10,11 @@ An actor owns
 * ``net``: the module the optimizer, ``train()``/``eval()`` and DDP see: ``model`` itself, or a
   container of ``model`` and ``extra`` (DDP must wrap everything that receives gradients).
 
-:class:`DiMPActor` is L_original (base training); the CMD objective lives in
+An actor also names what a batch holds: ``sampler_class`` (DiMP's samples or OSTrack's), ``log_columns``
+and ``progress_terms`` (the terms on the progress bar).
+
+:class:`DiMPActor` is L_original (base training of the CMD networks), :class:`OSTrackActor` OSTrack's loss
+(AINet); :func:`default_objective` picks one by the model family; the CMD objective lives in
 :mod:`rgbt_tracker_ros.distill.objective`.
 """
 from __future__ import annotations
@@ -21,11 +25,13 @@ from typing import Any, Callable, Mapping, Optional
 import torch
 from torch import nn
 
+from rgbt_tracker_ros.data.ostrack_sampler import OSTrackSampler
+from rgbt_tracker_ros.data.sampler import DiMPSampler
 from rgbt_tracker_ros.errors import InputError
-from rgbt_tracker_ros.networks.models import RGBTDiMPNet
-from rgbt_tracker_ros.training.losses import DiMPLoss, LossTerms
-from rgbt_tracker_ros.training.run_log import LOG_COLUMNS
-from rgbt_tracker_ros.training.settings import TrainSettings
+from rgbt_tracker_ros.networks.config import AnyConfig
+from rgbt_tracker_ros.training.losses import DiMPLoss, LossTerms, OSTrackLoss
+from rgbt_tracker_ros.training.run_log import LOG_COLUMNS, OSTRACK_LOG_COLUMNS
+from rgbt_tracker_ros.training.settings import DIMP_LOSS_WEIGHTS, OSTRACK_LOSS_WEIGHTS, TrainSettings
 
 #: A context manager factory for the forward passes (``torch.autocast`` as the run's AMP settings say).
 Autocast = Callable[[], AbstractContextManager]
@@ -36,8 +42,12 @@ class Actor:
 
     #: Columns of ``log.csv`` (:class:`~.run_log.RunLog`).
     log_columns: tuple[str, ...] = LOG_COLUMNS
+    #: Terms shown on the progress bar.
+    progress_terms: tuple[str, ...] = ("loss", "iou", "clf_final")
+    #: The training samples the objective reads (a :class:`~rgbt_tracker_ros.data.sampler.DiMPSampler`-like dataset).
+    sampler_class: type = DiMPSampler
 
-    def __init__(self, model: RGBTDiMPNet, extra: Optional[nn.Module] = None, net: Optional[nn.Module] = None):
+    def __init__(self, model: nn.Module, extra: Optional[nn.Module] = None, net: Optional[nn.Module] = None):
         self.model = model
         self.extra = extra
         self.net = model if net is None else net
@@ -59,12 +69,13 @@ class Actor:
 class DiMPActor(Actor):
     """L_original (DiMP's loss, :class:`~.losses.DiMPLoss`): base training of a student or a teacher."""
 
-    def __init__(self, model: RGBTDiMPNet, settings: TrainSettings, device: torch.device):
+    def __init__(self, model: nn.Module, settings: TrainSettings, device: torch.device):
         if settings.distill.terms:
             raise InputError(
                 f"settings {settings.name!r} switch on distillation ({', '.join(settings.distill.terms)}); "
                 "run them with `rgbt-tracker distill --teacher CKPT`"
             )
+        check_loss_terms(settings, DIMP_LOSS_WEIGHTS, "DiMP's L_original")
         super().__init__(model)
         self.loss = DiMPLoss(settings.loss_weights, settings.hinge_threshold)
 
@@ -78,5 +89,50 @@ class DiMPActor(Actor):
         return {"kind": "dimp"}
 
 
+class OSTrackActor(Actor):
+    """OSTrack's loss (:class:`~.losses.OSTrackLoss`: 2 GIoU + 5 L1 + 1 focal) on OSTrack samples
+    (:class:`~rgbt_tracker_ros.data.ostrack_sampler.OSTrackSampler`): AINet's training (seed 003)."""
+
+    log_columns = OSTRACK_LOG_COLUMNS
+    progress_terms = ("loss", "iou", "focal")
+    sampler_class = OSTrackSampler
+
+    def __init__(self, model: nn.Module, settings: TrainSettings, device: torch.device):
+        if model.config.family != "ainet":
+            raise InputError(f"OSTrack's objective trains an AINet, not {model.config.name!r} ({model.config.kind})")
+        if settings.distill.terms:
+            raise InputError(f"settings {settings.name!r} switch on CMD distillation, which trains a CMD student")
+        check_loss_terms(settings, OSTRACK_LOSS_WEIGHTS, "OSTrack's loss (AINet)")
+        if (settings.sampler.num_train_frames, settings.sampler.num_test_frames) != (1, 1):
+            raise InputError(f"settings {settings.name!r}: AINet trains on one template and one search frame per "
+                             f"sample (sampler num_train_frames 1, num_test_frames 1)")
+        super().__init__(model)
+        self.loss = OSTrackLoss(settings.loss_weights)
+
+    def __call__(self, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast) -> LossTerms:
+        with autocast():
+            output = net(batch["template_rgb"][0], batch["template_tir"][0], batch["search_rgb"][0],
+                         batch["search_tir"][0])
+        return self.loss(output, batch)
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "ostrack"}
+
+
+def check_loss_terms(settings: TrainSettings, known: Mapping[str, float], what: str) -> None:
+    """:class:`InputError` unless ``settings.loss_weights`` weighs terms of ``known`` only (a term of the other
+    objective would silently weigh nothing)."""
+    foreign = sorted(set(settings.loss_weights) - set(known))
+    if foreign:
+        raise InputError(f"settings {settings.name!r} weigh loss term(s) {', '.join(foreign)}, which {what} does not "
+                         f"have (its terms: {', '.join(known)}); use settings made for this model "
+                         f"(dimp-*/synthetic-* for the CMD networks, ainet* for AINet)")
+
+
 #: ``factory(model, settings, device) -> Actor``, called by the trainer once the model exists.
-ObjectiveFactory = Callable[[RGBTDiMPNet, TrainSettings, torch.device], Actor]
+ObjectiveFactory = Callable[[nn.Module, TrainSettings, torch.device], Actor]
+
+
+def default_objective(config: AnyConfig) -> ObjectiveFactory:
+    """The base-training objective of a model family: DiMP's L_original or OSTrack's loss (AINet)."""
+    return OSTrackActor if config.family == "ainet" else DiMPActor

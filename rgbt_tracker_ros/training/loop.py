@@ -1,11 +1,13 @@
-"""The training loop of the CMD student or teacher, for every objective: L_original (DiMP's recipe,
-base training) or CMD's distillation (Eq. 14), each an actor (:mod:`.actors`).
+"""The training loop of every network and objective: L_original (DiMP's recipe, base training of the
+CMD student or teacher), CMD's distillation (Eq. 14) or OSTrack's loss (AINet), each an actor
+(:mod:`.actors`).
 
 One call of :func:`train` runs a whole training: single process, or one of several under
-``torchrun`` (DDP; see :mod:`.distributed`). Per epoch it draws ``samples_per_epoch`` DiMP samples
-(:class:`~rgbt_tracker_ros.data.sampler.DiMPSampler`, or a weighted mix of sources:
-:class:`~rgbt_tracker_ros.data.mixture.SourceMixture`), steps Adam with per-module learning rates
-and StepLR, and (rank 0 only) writes:
+``torchrun`` (DDP; see :mod:`.distributed`). Per epoch it draws ``samples_per_epoch`` samples of the
+actor's kind (:class:`~rgbt_tracker_ros.data.sampler.DiMPSampler` or
+:class:`~rgbt_tracker_ros.data.ostrack_sampler.OSTrackSampler`; from one pool of sequences or a weighted
+mix of sources: :class:`~rgbt_tracker_ros.data.mixture.SourceMixture`), steps Adam or AdamW with
+per-module learning rates (optionally clipping the gradient norm) and StepLR, and (rank 0 only) writes:
 
 - ``RUN_DIR/checkpoints/epoch_XXX.pt``: the model (``networks.checkpoint.save_checkpoint``:
   config + training-data description + weights), loadable by the trackers; modules only the
@@ -38,11 +40,10 @@ from torch.utils.data.distributed import DistributedSampler
 
 from rgbt_tracker_ros.atomic_files import write_bytes_atomic
 from rgbt_tracker_ros.data.mixture import SourceMixture
-from rgbt_tracker_ros.data.sampler import DiMPSampler, TrainingSequence, collate_samples
+from rgbt_tracker_ros.data.sampler import TrainingSequence, collate_samples
 from rgbt_tracker_ros.errors import CheckpointError, InputError, RgbtError
 from rgbt_tracker_ros.networks.checkpoint import load_model, save_checkpoint
-from rgbt_tracker_ros.networks.config import ModelConfig, build_model, load_config
-from rgbt_tracker_ros.networks.models import RGBTDiMPNet
+from rgbt_tracker_ros.networks.config import AnyConfig, build_model, config_from_dict, load_config
 from rgbt_tracker_ros.training.distributed import (
     DistributedContext,
     average_across_processes,
@@ -50,9 +51,9 @@ from rgbt_tracker_ros.training.distributed import (
     cleanup_distributed,
     setup_distributed,
 )
-from rgbt_tracker_ros.training.actors import DiMPActor, ObjectiveFactory
+from rgbt_tracker_ros.training.actors import ObjectiveFactory, default_objective
 from rgbt_tracker_ros.training.run_log import RunLog
-from rgbt_tracker_ros.training.settings import MODEL_SAMPLER_FIELDS, TrainSettings
+from rgbt_tracker_ros.training.settings import TrainSettings
 
 #: Marks a ``last.pt`` training-state file.
 STATE_FORMAT = "rgbt_tracker_ros.training_state/1"
@@ -83,7 +84,7 @@ class TrainResult:
     """What :func:`train` did: the epochs it ran (this call only), where it wrote, the trained model."""
 
     run_dir: Path
-    model: RGBTDiMPNet
+    model: torch.nn.Module
     epochs: list[EpochResult] = field(default_factory=list)
     start_epoch: int = 1
     is_main: bool = True  # False in DDP processes other than rank 0
@@ -148,14 +149,15 @@ def epoch_seed(seed: int, epoch: int) -> int:
 class Trainer:
     """Model, objective, optimizer, schedule and data of one training run (one process of it under DDP).
 
-    ``objective`` builds the actor from the model (default: :class:`~.actors.DiMPActor`,
-    L_original); ``sequences`` is a list of sequences (drawn uniformly) or a
-    :class:`~rgbt_tracker_ros.data.mixture.SourceMixture` (sources drawn by weight).
+    ``objective`` builds the actor from the model (default: the family's,
+    :func:`~.actors.default_objective`: L_original or OSTrack's loss); ``sequences`` is a list of
+    sequences (drawn uniformly) or a :class:`~rgbt_tracker_ros.data.mixture.SourceMixture` (sources drawn
+    by weight).
     """
 
     def __init__(
         self,
-        model_config: ModelConfig,
+        model_config: AnyConfig,
         sequences: Union[Sequence[TrainingSequence], SourceMixture],
         settings: TrainSettings,
         context: DistributedContext,
@@ -179,28 +181,27 @@ class Trainer:
         self.workers = workers if workers is not None else (settings.num_workers if self.device.type == "cuda" else 0)
         torch.manual_seed(settings.seed)
         if init_weights is not None:
-            self.model: RGBTDiMPNet = load_model(init_weights, config=model_config)
+            self.model: torch.nn.Module = load_model(init_weights, config=model_config)
             #: How the weights were initialised (for the run's start message).
             self.initialisation = f"weights of {init_weights}"
         else:
             self.model = build_model(model_config, pretrained=pretrained, allow_download=allow_download)
             self.initialisation = "backbone ImageNet/pretrained" if self.model.backbone_pretrained else "random"
         self.frozen = freeze_modules(self.model, settings.frozen_modules)
-        self.actor = (objective or DiMPActor)(self.model, settings, self.device)
+        self.actor = (objective or default_objective(model_config))(self.model, settings, self.device)
         self.actor.net.to(self.device)
-        sampler_settings = replace(
-            settings.sampler,
-            **dict(zip(MODEL_SAMPLER_FIELDS, (model_config.input_size, model_config.feature_stride,
-                                              model_config.filter_size))),
-        )
+        sampler_settings = replace(settings.sampler, **model_config.sampler_fields())
+        sampler_class = self.actor.sampler_class
         if isinstance(sequences, SourceMixture):
-            self.dataset = sequences.sampler(sampler_settings, settings.samples_per_epoch, seed=settings.seed)
+            self.dataset = sequences.sampler(sampler_settings, settings.samples_per_epoch, seed=settings.seed,
+                                             sampler_class=sampler_class)
         else:
-            self.dataset = DiMPSampler(sequences, sampler_settings, settings.samples_per_epoch, seed=settings.seed)
+            self.dataset = sampler_class(sequences, sampler_settings, settings.samples_per_epoch, seed=settings.seed)
         groups = parameter_groups(self.model, settings.lr, settings.module_lrs)
         if self.actor.extra is not None:  # first, so that the last group stays the model's default one
             groups.insert(0, {"params": list(self.actor.extra.parameters()), "lr": settings.lr, "name": "objective"})
-        self.optimizer = torch.optim.Adam(groups, lr=settings.lr, weight_decay=settings.weight_decay)
+        optimizer = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
+        self.optimizer = optimizer(groups, lr=settings.lr, weight_decay=settings.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, settings.lr_step_epochs, settings.lr_gamma)
         self.amp_dtype = getattr(torch, settings.amp_dtype)
         #: Mixed precision: float16 or bfloat16 on CUDA; bfloat16 only on the CPU (no CPU float16 autocast).
@@ -248,6 +249,9 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss.total).backward()
+        if self.settings.grad_clip_norm > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.actor.net.parameters(), self.settings.grad_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.step += 1
@@ -282,7 +286,7 @@ class Trainer:
             if log is not None:
                 log.iteration(self.step, terms)
             bar.update(1)
-            bar.set_postfix(loss=f"{terms['loss']:.4g}", iou=f"{terms['iou']:.3g}", clf=f"{terms['clf_final']:.3g}")
+            bar.set_postfix({name: f"{terms[name]:.4g}" for name in self.actor.progress_terms if name in terms})
         bar.close()
         seconds = time.perf_counter() - start
         means = {name: value / max(finite, 1) for name, value in sums.items()}
@@ -346,7 +350,7 @@ def read_training_state(path: Union[str, Path]) -> dict[str, Any]:
 
 
 def train(
-    model_config: Union[str, Path, ModelConfig],
+    model_config: Union[str, Path, AnyConfig],
     sequences: Union[Sequence[TrainingSequence], SourceMixture],
     run_dir: Union[str, Path],
     settings: TrainSettings,
@@ -377,9 +381,9 @@ def train(
         workers: DataLoader workers (default: ``settings.num_workers`` on CUDA, 0 on the CPU).
         init_weights: start a new run from this checkpoint's weights (same architecture as
             ``model_config``), e.g. a fine-tuning stage with ``settings.frozen_modules``.
-        objective: the actor factory (default L_original: :class:`~.actors.DiMPActor`; CMD:
-            :func:`rgbt_tracker_ros.distill.objective.cmd_objective`). A resumed run must use the
-            objective it was started with.
+        objective: the actor factory (default: the model family's, :func:`~.actors.default_objective`:
+            L_original or OSTrack's loss; CMD: :func:`rgbt_tracker_ros.distill.objective.cmd_objective`). A
+            resumed run must use the objective it was started with.
     """
     from rgbt_tracker_ros.tracking.device import resolve_device
 
@@ -391,7 +395,7 @@ def train(
     state = None
     if resume and state_path.is_file():
         state = read_training_state(state_path)
-        stored = ModelConfig.from_dict(state["model_config"], source=f"{state_path} model config")
+        stored = config_from_dict(state["model_config"], source=f"{state_path} model config")
         differences = stored.architecture_differences(model_config)
         if differences:
             raise CheckpointError(

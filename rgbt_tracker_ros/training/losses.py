@@ -1,5 +1,6 @@
-"""L_original: DiMP's training loss (Bhat et al., ICCV 2019; pytracking ``actors.DiMPActor``), the last
-term of CMD's total loss (Eq. 14).
+"""The weighted training losses of the objectives: L_original, DiMP's loss (Bhat et al., ICCV 2019; pytracking
+``actors.DiMPActor``), the last term of CMD's total loss (Eq. 14); and OSTrack's loss for AINet
+(:class:`OSTrackLoss`).
 
 ``L = w_iou * MSE(iou_pred, 2 * IoU - 1)
     + w_test_clf * hinge(s_last) + w_test_init_clf * hinge(s_0)
@@ -18,9 +19,10 @@ from typing import Mapping
 
 import torch
 
-from rgbt_tracker_ros.networks.losses import LBHinge, iou_loss
+from rgbt_tracker_ros.networks.ainet import AINetOutput
+from rgbt_tracker_ros.networks.losses import LBHinge, center_focal_loss, giou_loss, iou_loss
 from rgbt_tracker_ros.networks.models import ModelOutput
-from rgbt_tracker_ros.training.settings import DIMP_LOSS_WEIGHTS
+from rgbt_tracker_ros.training.settings import DIMP_LOSS_WEIGHTS, OSTRACK_LOSS_WEIGHTS
 
 
 @dataclass
@@ -59,5 +61,43 @@ class DiMPLoss:
         terms = {name: float(value.detach()) for name, value in weighted.items()}
         terms["clf_init"] = float(clf_losses[0].detach())
         terms["clf_final"] = float(clf_losses[-1].detach())
+        terms["loss"] = float(total.detach())
+        return LossTerms(total=total, terms=terms)
+
+
+class OSTrackLoss:
+    """OSTrack's loss (``lib/train/actors/ostrack.py``), AINet's objective:
+    ``w_giou (1 - GIoU) + w_l1 |b - b*|_1 + w_focal focal(score, Gaussian)`` (OSTrack: 2, 5, 1).
+
+    The box ``b`` is the one read at the predicted score map's peak (OSTrack trains size and offset there), as
+    ``[x1, y1, x2, y2]`` fractions of the search crop against the target ``b*`` clamped to the crop; the L1 term
+    is the mean over the four coordinates. Box terms average over the visible targets only (ours: OSTrack has
+    no hidden targets; a hidden target's label is all zero, so the focal term teaches "nowhere" there). Terms in
+    ``LossTerms.terms``: the weighted ``giou``, ``l1``, ``focal``, the mean ``iou`` of the boxes and ``loss``.
+    """
+
+    def __init__(self, weights: Mapping[str, float] = OSTRACK_LOSS_WEIGHTS):
+        self.weights = dict(weights)
+
+    def __call__(self, output: AINetOutput, batch: Mapping[str, torch.Tensor]) -> LossTerms:
+        """``batch`` needs ``search_box (1, B, 4)`` ``[x, y, w, h]`` fractions, ``search_label (1, B, G, G)`` and
+        ``search_visible (1, B)``."""
+        target = batch["search_box"][0].float()
+        visible = batch["search_visible"][0].float()
+        predicted = output.boxes.float()
+        predicted_xyxy = torch.cat((predicted[:, :2] - predicted[:, 2:] / 2, predicted[:, :2] + predicted[:, 2:] / 2), 1)
+        target_xyxy = torch.cat((target[:, :2], target[:, :2] + target[:, 2:]), dim=1).clamp(0.0, 1.0)
+        giou, iou = giou_loss(predicted_xyxy, target_xyxy)
+        l1 = (predicted_xyxy - target_xyxy).abs().mean(dim=1)
+        count = visible.sum().clamp(min=1.0)
+        weighted = {
+            "giou": self.weights.get("giou", 0.0) * (giou * visible).sum() / count,
+            "l1": self.weights.get("l1", 0.0) * (l1 * visible).sum() / count,
+            "focal": self.weights.get("focal", 0.0) * center_focal_loss(output.head.score[:, 0].float(),
+                                                                        batch["search_label"][0].float()),
+        }
+        total = sum(weighted.values())
+        terms = {name: float(value.detach()) for name, value in weighted.items()}
+        terms["iou"] = float(((iou * visible).sum() / count).detach())
         terms["loss"] = float(total.detach())
         return LossTerms(total=total, terms=terms)

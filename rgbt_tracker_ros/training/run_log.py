@@ -29,6 +29,11 @@ LOG_COLUMNS = (
     "seconds_per_iteration",
 )
 LOSS_COLUMNS = ("loss", "iou", "test_clf", "test_init_clf", "test_iter_clf")
+#: Columns of an OSTrack-loss run (AINet): weighted GIoU, L1 and focal terms, and the mean box IoU.
+OSTRACK_LOG_COLUMNS = ("epoch", "lr", "loss", "giou", "l1", "focal", "iou", "iterations", "seconds",
+                       "seconds_per_iteration")
+#: Weighted terms of an OSTrack-loss run that the plot draws when the log has them.
+OSTRACK_LOSS_COLUMNS = ("giou", "l1", "focal")
 #: Weighted terms of a distillation run's total (Eq. 14) that the plot draws when the log has them.
 DISTILL_LOSS_COLUMNS = ("original", "scfd", "mpsd", "hfrd")
 
@@ -133,11 +138,14 @@ def plot_losses(run_dir: Union[str, Path], output: Optional[Union[str, Path]] = 
     output = Path(output) if output is not None else run_dir / "loss.png"
     epochs = [row["epoch"] for row in rows]
     distilled = any("original" in row for row in rows)
+    ostrack = any("focal" in row for row in rows)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for name in LOSS_COLUMNS + DISTILL_LOSS_COLUMNS:
+    for name in LOSS_COLUMNS + DISTILL_LOSS_COLUMNS + OSTRACK_LOSS_COLUMNS:
+        if ostrack and name == "iou":  # OSTrack's "iou" is the boxes' mean IoU, not a loss
+            continue
         values = [row.get(name) for row in rows]
         if all(v is not None and v > 0 for v in values):
-            total = "total (Eq. 14)" if distilled else "total (L_original)"
+            total = "total (Eq. 14)" if distilled else "total (OSTrack loss)" if ostrack else "total (L_original)"
             ax.plot(epochs, values, marker="o", markersize=3, linewidth=2.0 if name in ("loss", "original") else 1.2,
                     label=total if name == "loss" else "L_original" if name == "original" else name)
     ax.set_yscale("log")

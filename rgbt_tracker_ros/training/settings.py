@@ -16,11 +16,14 @@ Bundled settings (``--settings NAME``):
 - ``cmd-student`` (CMD's total loss, Eq. 14, on DiMP18's recipe) and its ablation rows
   ``cmd-student-origin`` (L_original alone), ``cmd-student-scfd``, ``cmd-student-scfd-mpsd``;
   ``cmd-synthetic-cpu``: Eq. 14 on the small CPU recipe (``rgbt-tracker distill``).
+- ``ainet``: AINet's recipe (seed 003: AdamW, lr 1e-4, weight decay 1e-4, batch 16, 15 epochs x 60,000
+  pairs) with OSTrack's losses (2 GIoU + 5 L1 + 1 focal) and sampler; ``ainet-synthetic-cpu``: the small
+  CPU recipe for ``ainet-tiny`` on synthetic sequences.
 
 Files state what differs from the recipe they ``extends`` (:func:`load_settings`).
 
-The sampler's ``output_size``/``feature_stride``/``filter_size`` are not settings: the trainer
-takes them from the model config so that crops and labels always fit the network.
+The sampler's ``output_size``/``feature_stride``/``filter_size``/``template_size`` are not settings: the
+trainer takes them from the model config so that crops and labels always fit the network.
 """
 from __future__ import annotations
 
@@ -37,9 +40,14 @@ SETTINGS_DIR = Path(__file__).resolve().parent / "configs"
 
 #: Loss terms of L_original (DiMP) and their weights in DiMP's recipe.
 DIMP_LOSS_WEIGHTS = {"iou": 1.0, "test_clf": 100.0, "test_init_clf": 100.0, "test_iter_clf": 400.0}
+#: Loss terms of OSTrack (AINet's objective) and their weights (OSTrack: GIOU_WEIGHT 2, L1_WEIGHT 5, focal 1).
+OSTRACK_LOSS_WEIGHTS = {"giou": 2.0, "l1": 5.0, "focal": 1.0}
+
+#: Optimizers a recipe can name.
+OPTIMIZERS = ("adam", "adamw")
 
 #: Sampler fields that come from the model config, not from the settings file.
-MODEL_SAMPLER_FIELDS = ("output_size", "feature_stride", "filter_size")
+MODEL_SAMPLER_FIELDS = ("output_size", "feature_stride", "filter_size", "template_size")
 
 #: Distillation terms of CMD's total loss (Eq. 14) that settings switch on.
 DISTILL_TERMS = ("scfd", "mpsd", "hfrd")
@@ -87,14 +95,17 @@ class TrainSettings:
         num_workers: DataLoader worker processes when training on CUDA; on the CPU the loader
             runs in the training process (0 workers: the cores are busy with the model) unless
             ``train(workers=...)`` / ``--workers`` says otherwise.
-        lr: Adam's default learning rate (parameters not matched by ``module_lrs``).
+        optimizer: ``adam`` (DiMP) or ``adamw`` (OSTrack, AINet).
+        lr: the optimizer's default learning rate (parameters not matched by ``module_lrs``).
         module_lrs: learning rate per parameter-name prefix (e.g. ``classifier.filter_optimizer``);
             the longest matching prefix wins.
         frozen_modules: submodules left as they are (e.g. ``backbone``, ``fusion``, ``classifier``
             to fine-tune IoU-Net alone from ``--init-weights``): no gradients, BatchNorm in eval mode.
-        weight_decay: Adam weight decay (DiMP: 0).
+        weight_decay: weight decay (DiMP: 0; AINet: 1e-4, decoupled as AdamW's).
+        grad_clip_norm: clip the gradients' total norm to this before each step (OSTrack: 0.1); 0: off.
         lr_step_epochs / lr_gamma: StepLR schedule (DiMP: x0.2 every 15 epochs).
-        loss_weights: weights of L_original's terms (see :data:`DIMP_LOSS_WEIGHTS`).
+        loss_weights: weights of the objective's terms: L_original's (:data:`DIMP_LOSS_WEIGHTS`) or OSTrack's
+            (:data:`OSTRACK_LOSS_WEIGHTS`).
         hinge_threshold: label value below which a score-map cell counts as background in the
             classification hinge loss (DiMP: 0.05).
         amp: mixed precision (``torch.autocast``; ``GradScaler`` for float16): on CUDA, and on the
@@ -112,10 +123,12 @@ class TrainSettings:
     samples_per_epoch: int = 26000
     batch_size: int = 26
     num_workers: int = 0
+    optimizer: str = "adam"
     lr: float = 2e-4
     module_lrs: dict[str, float] = field(default_factory=dict)
     frozen_modules: list[str] = field(default_factory=list)
     weight_decay: float = 0.0
+    grad_clip_norm: float = 0.0
     lr_step_epochs: int = 15
     lr_gamma: float = 0.2
     loss_weights: dict[str, float] = field(default_factory=lambda: dict(DIMP_LOSS_WEIGHTS))
@@ -142,12 +155,17 @@ class TrainSettings:
                 f"training settings {self.name!r}: samples_per_epoch ({self.samples_per_epoch}) is smaller "
                 f"than one batch ({self.batch_size})"
             )
-        unknown = sorted(set(self.loss_weights) - set(DIMP_LOSS_WEIGHTS))
+        unknown = sorted(set(self.loss_weights) - set(DIMP_LOSS_WEIGHTS) - set(OSTRACK_LOSS_WEIGHTS))
         if unknown:
             raise InputError(
                 f"training settings {self.name!r}: unknown loss term(s) {', '.join(unknown)}; "
-                f"known: {', '.join(DIMP_LOSS_WEIGHTS)}"
+                f"known: {', '.join(DIMP_LOSS_WEIGHTS)} (DiMP), {', '.join(OSTRACK_LOSS_WEIGHTS)} (OSTrack)"
             )
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"training settings {self.name!r}: optimizer must be one of {', '.join(OPTIMIZERS)}, "
+                             f"got {self.optimizer!r}")
+        if not self.grad_clip_norm >= 0:
+            raise InputError(f"training settings {self.name!r}: grad_clip_norm must be >= 0 (0: off)")
         if self.amp_dtype not in ("float16", "bfloat16"):
             raise InputError(f"training settings {self.name!r}: amp_dtype must be float16 or bfloat16")
         if not self.lr > 0 or any(not v > 0 for v in self.module_lrs.values()):
