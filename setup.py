@@ -37,6 +37,8 @@ setup(
         "numpy",
         "torch",
         "torchvision",
+        "timm>=1.0",  # AINet's ViT blocks (networks/vit.py)
+        "mambapy",  # AINet's Mamba: the pure-PyTorch selective scan (networks/mamba.py)
         "rosbags>=0.11",
         "pyyaml",
         "tqdm",
