@@ -53,6 +53,26 @@ def run_cli(*args: str) -> int:
     return cli_main.main(["evaluate", *map(str, args)])
 
 
+def test_per_family_table_from_family_flags(lasher_root, results, capsys):
+    """Synthetic sequences flag their scenario family (``family_<name>.txt``): one row per family and tracker."""
+    write_lines(lasher_root / "seqA" / "family_basic.txt", [1] * 4)
+    write_lines(lasher_root / "seqB" / "family_drone.txt", [1] * 4)
+    assert run_cli("--protocol", "lasher", "--results", f"good={results['good']}", "--results",
+                   f"bad={results['bad']}", "--annotations", lasher_root) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("Per scenario family:"):].splitlines()
+    assert table[1].split() == ["Family", "(sequences)", "Tracker", "PR", "NPR", "SR"]
+    assert table[2].split() == ["basic", "(1)", "good", "100.0", "100.0", "95.2"]
+    assert table[3].split() == ["bad", "100.0", "100.0", "95.2"]
+    assert table[4].split() == ["drone", "(1)", "good", "100.0", "100.0", "95.2"]
+    assert table[5].split() == ["bad", "50.0", "50.0", "47.6"]
+
+
+def test_no_family_table_without_family_flags(lasher_root, results, capsys):
+    assert run_cli("--protocol", "lasher", "--results", results["good"], "--annotations", lasher_root) == 0
+    assert "Per scenario family" not in capsys.readouterr().out
+
+
 def test_single_tracker_table_json_and_plots(lasher_root, results, tmp_path, capsys):
     out = tmp_path / "report.json"
     plots = tmp_path / "plots"

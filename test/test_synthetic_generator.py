@@ -129,7 +129,8 @@ def test_frames_follow_the_frame_pair_conventions(clear):
         assert pair.index == index
         assert pair.rgb.shape == (128, 160, 3) and pair.rgb.dtype == np.uint8
         assert pair.thermal.shape == (128, 160) and pair.thermal.dtype == np.uint16
-        assert set(pair.attributes) == set(ATTRIBUTES) and not any(pair.attributes.values())
+        flags = dict(pair.attributes)
+        assert flags.pop("family_basic") is True and set(flags) == set(ATTRIBUTES) and not any(flags.values())
         assert pair.gt_rgb.dtype == np.float64 and np.array_equal(pair.gt_rgb, pair.gt_thermal)
         x, y, w, h = pair.gt_rgb
         assert x >= 0 and y >= 0 and x + w <= 160 and y + h <= 128 and w >= 4 and h >= 4

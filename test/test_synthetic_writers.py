@@ -203,6 +203,36 @@ def test_cli_writes_both_formats(tmp_path, capsys):
         _run_cli(argv)
 
 
+def test_cli_writes_drone_sequences_with_their_flags(tmp_path, capsys):
+    argv = ["--out", str(tmp_path), "--family", "drone", "--sequences", "2", "--frames", "3", "--size", "160x96",
+            "--seed", "7", "--format", "lasher"]
+    assert _run_cli(argv) == 0
+    folders = sorted(tmp_path.iterdir())
+    assert [p.name.rsplit("_", 1)[0] for p in folders] == ["drone000007_clear", "drone000008_pedestrians"]
+    assert all(p.name.endswith("lookalikes") for p in folders)
+    for folder in folders:
+        assert (folder / "family_drone.txt").read_text().split() == ["1"] * 3
+        assert (folder / "night.txt").read_text().split() == ["0"] * 3
+        spec = ScenarioSpec.from_dict(json.loads((folder / "sequence.json").read_text())["spec"])
+        assert spec.family == "drone" and (spec.width, spec.height, spec.frames) == (160, 96, 3)
+    assert (folders[1] / "pedestrians.txt").read_text().split() == ["1"] * 3
+    assert "drone 3 frames 160x96" in capsys.readouterr().out
+
+
+def test_cli_fixed_sets_follow_the_family():
+    from rgbt_tracker_ros.data import synthetic
+
+    parser = argparse.ArgumentParser(prog="rgbt-tracker")
+    synth.register(parser.add_subparsers(dest="command"))
+    for flag, expected in (("--benchmark", synthetic.benchmark_specs), ("--validation", synthetic.validation_specs)):
+        for family in ("basic", "drone"):
+            args = parser.parse_args(["synth", "--out", "x", flag, "--family", family])
+            assert synth._specs(args) == expected(family)
+    assert synth._specs(parser.parse_args(["synth", "--out", "x", "--benchmark"])) == synthetic.benchmark_specs()
+    defaults = synth._specs(parser.parse_args(["synth", "--out", "x", "--family", "drone"]))
+    assert len(defaults) == 8 and {(s.width, s.height, s.frames) for s in defaults} == {(1920, 1080, 300)}
+
+
 def test_cli_bag_only_with_mcap(tmp_path):
     argv = ["--out", str(tmp_path), "--sequences", "1", "--frames", "2", "--size", "64x64", "--format", "bag"]
     assert _run_cli(argv + ["--storage", "mcap"]) == 0
@@ -222,6 +252,8 @@ def test_cli_bag_only_with_mcap(tmp_path):
         (["--benchmark", "--frames", "10"], "--benchmark writes a fixed set; drop --frames"),
         (["--validation", "--seed", "3"], "--validation writes a fixed set; drop --seed"),
         (["--validation", "--benchmark"], "two different fixed sets"),
+        (["--family", "drone", "--attributes", "distractor"], "unknown attribute 'distractor' of the drone family"),
+        (["--family", "drone", "--benchmark", "--size", "320x180"], "--benchmark writes a fixed set; drop --size"),
     ],
 )
 def test_cli_rejects_bad_arguments(tmp_path, argv, message):

@@ -58,13 +58,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def write_outputs(report, json_path: Path | None, plots_dir: Path | None, extra: dict | None = None) -> None:
-    """Print the notes and warnings (stderr) and the table; write the JSON report (plus ``extra``
-    top-level entries) and the plots when asked."""
-    from rgbt_tracker_ros.evaluation.report import format_table, report_to_dict
+    """Print the notes and warnings (stderr), the table and, for synthetic sets, the per-family table;
+    write the JSON report (plus ``extra`` top-level entries) and the plots when asked."""
+    from rgbt_tracker_ros.evaluation.report import format_family_table, format_table, report_to_dict
 
     for line in report.notes + report.warnings():
         print(line, file=sys.stderr)
     print(format_table(report))
+    family_table = format_family_table(report)
+    if family_table is not None:
+        print("\n" + family_table)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         document = {**report_to_dict(report), **(extra or {})}

@@ -1,8 +1,8 @@
 """``rgbt-tracker synth``: write synthetic RGB-T sequences as LasHeR folders and/or rosbag2 bags.
 
 Each sequence goes to ``OUT/<name>/`` (see :mod:`rgbt_tracker_ros.data.writers` for the layouts and
-:mod:`rgbt_tracker_ros.data.synthetic` for the scenes and attributes). Nothing existing is
-overwritten: every target folder is checked before the first frame is written.
+:mod:`rgbt_tracker_ros.data.synthetic` for the scenario families, scenes and attributes). Nothing
+existing is overwritten: every target folder is checked before the first frame is written.
 """
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 ATTRIBUTE_HELP = (
-    "low_illumination, thermal_crossover, partial_occlusion, full_occlusion, distractor, scale_change, "
-    "fast_motion, camera_shake, misalignment"
+    "basic: low_illumination, thermal_crossover, partial_occlusion, full_occlusion, distractor, scale_change, "
+    "fast_motion, camera_shake, misalignment; drone: pedestrians (people on a square instead of vehicles in "
+    "lanes), night, misalignment"
 )
 
 
@@ -22,16 +23,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write synthetic RGB-T sequences (LasHeR folders and/or rosbag2 bags)",
         description="Generate deterministic synthetic RGB-T tracking sequences with challenge attributes "
         "and write each to OUT/<sequence>/ as a LasHeR-style folder, a rosbag2 (RGB rgb8 and thermal mono16 "
-        "images, camera infos, ground truth as vision_msgs/Detection2DArray) or both.",
+        "images, camera infos, ground truth as vision_msgs/Detection2DArray) or both. Two scenario families: "
+        "basic (one target on an abstract background, 320x256) and drone (full-HD views from above of a small "
+        "vehicle or walker among many look-alikes, by day or night).",
     )
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output root; one folder per sequence")
+    parser.add_argument(
+        "--family",
+        choices=("basic", "drone"),
+        default="basic",
+        help="scenario family (default basic); with --benchmark/--validation, the family's fixed set",
+    )
     parser.add_argument(
         "--sequences",
         type=int,
         metavar="N",
-        help="number of sequences (default 9: one per attribute)",
+        help="number of sequences (default: basic 9, one per attribute; drone 8, every attribute combination)",
     )
-    parser.add_argument("--frames", type=int, metavar="N", help="frames per sequence (default 100, at least 2)")
+    parser.add_argument(
+        "--frames", type=int, metavar="N", help="frames per sequence (default: basic 100, drone 300; at least 2)"
+    )
     parser.add_argument(
         "--seed",
         type=int,
@@ -43,10 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--attributes",
         metavar="LIST",
         help=f"comma-separated attribute sets cycled over the sequences; join attributes of one sequence with "
-        f"'+', 'clear' for none (e.g. 'clear,distractor+fast_motion'). Names: {ATTRIBUTE_HELP}. "
-        "Default: one attribute each, cycling, then pairs",
+        f"'+', 'clear' for none (e.g. 'clear,distractor+fast_motion'). Names per family: {ATTRIBUTE_HELP}. "
+        "Default: basic, one attribute each, cycling, then pairs; drone, every combination",
     )
-    parser.add_argument("--size", metavar="WxH", help="image size (default 320x256; each side 64..4096)")
+    parser.add_argument(
+        "--size", metavar="WxH", help="image size (default: basic 320x256, drone 1920x1080; each side 64..4096)"
+    )
     parser.add_argument("--fps", type=float, metavar="HZ", help="camera frame rate behind the stamps (default 30)")
     parser.add_argument(
         "--format",
@@ -68,14 +81,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--benchmark",
         action="store_true",
-        help="write the fixed synthetic test set (18 sequences, seeds 100000+) instead; "
-        "excludes --sequences/--frames/--seed/--attributes/--size/--fps",
+        help="write the family's fixed synthetic test set instead (basic: 18 sequences, seeds 100000+; drone: 8 "
+        "full-HD sequences of 300 frames, seeds 300000+); excludes --sequences/--frames/--seed/--attributes/"
+        "--size/--fps",
     )
     parser.add_argument(
         "--validation",
         action="store_true",
-        help="write the synthetic validation set (the test set's 18 attribute sets, seeds 200000+), for tuning "
-        "tracker parameters and picking checkpoints; excludes the same options as --benchmark",
+        help="write the family's synthetic validation set (the test set's attribute sets; basic seeds 200000+, "
+        "drone seeds 400000+), for tuning tracker parameters and picking checkpoints; excludes the same options "
+        "as --benchmark",
     )
     parser.set_defaults(func=run)
 
@@ -103,15 +118,16 @@ def _specs(args: argparse.Namespace) -> list:
         given = [f"--{name}" for name in generator_options if getattr(args, name) is not None]
         if given:
             raise InputError(f"{chosen[0]} writes a fixed set; drop {', '.join(given)}")
-        return fixed_sets[chosen[0]]()
-    sequences = args.sequences if args.sequences is not None else len(synthetic.ATTRIBUTES)
+        return fixed_sets[chosen[0]](args.family)
+    default_sequences = len(synthetic.drone_attribute_sets()) if args.family == "drone" else len(synthetic.ATTRIBUTES)
     return synthetic.make_specs(
-        sequences,
+        args.sequences if args.sequences is not None else default_sequences,
         seed=args.seed if args.seed is not None else 0,
-        frames=args.frames if args.frames is not None else synthetic.DEFAULT_FRAMES,
+        frames=args.frames,
         attributes=args.attributes,
-        size=parse_size(args.size) if args.size is not None else synthetic.DEFAULT_SIZE,
+        size=parse_size(args.size) if args.size is not None else None,
         fps=args.fps if args.fps is not None else synthetic.DEFAULT_FPS,
+        family=args.family,
     )
 
 
@@ -131,8 +147,10 @@ def run(args: argparse.Namespace) -> int:
     for number, spec in enumerate(specs, start=1):
         started = time.perf_counter()
         folder = write_sequence(spec, out / spec.name, formats=formats, storage=args.storage, compress=args.compress)
+        lookalikes = f", {spec.lookalikes} look-alikes" if spec.lookalikes else ""
         print(
-            f"[{number}/{len(specs)}] {folder}  {spec.frames} frames {spec.width}x{spec.height}  "
-            f"{'+'.join(spec.attributes) or 'clear'}  ({'+'.join(formats)}, {time.perf_counter() - started:.1f} s)"
+            f"[{number}/{len(specs)}] {folder}  {spec.family} {spec.frames} frames {spec.width}x{spec.height}  "
+            f"{'+'.join(spec.attributes) or 'clear'}{lookalikes}  ({'+'.join(formats)}, "
+            f"{time.perf_counter() - started:.1f} s)"
         )
     return 0

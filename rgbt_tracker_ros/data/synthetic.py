@@ -6,7 +6,14 @@ determined by its :class:`ScenarioSpec` (same seed and same numpy/OpenCV version
 arrays), and the random draws of each part of the scene (background, target, path, each attribute)
 come from separate seeded streams, so the same seed with different attributes shows the same scene.
 
-Scene model. A world canvas (the image plus a margin) holds a textured RGB background and a matching
+Scenario families (:data:`FAMILIES`): ``basic``, described here (one blob-like target on an abstract
+background, 320x256 by default), and ``drone``, full-HD views from above of vehicles in lanes or
+people on a square among many look-alikes, by day or night (:mod:`rgbt_tracker_ros.data.synthetic_drone`).
+Each family has its own attribute vocabulary (:data:`FAMILY_ATTRIBUTES`), defaults and fixed sets, and
+every frame of a family-``F`` sequence carries the flag ``family_F`` (:func:`family_flag`), so that
+evaluation reports can group sequences by family.
+
+Scene model (``basic``). A world canvas (the image plus a margin) holds a textured RGB background and a matching
 thermal background (ambient ~7000-8000 counts, smooth structure, warm/cool shapes). The target is a
 coloured, patterned blob in RGB and a warm signature (+1000..2500 counts with a hot spot) in thermal,
 moving on a smooth random path that reflects at the image borders. Each modality's image is a
@@ -40,9 +47,11 @@ per-frame flag each sets in ``FramePair.attributes``:
 Stamps: RGB at ``1/fps`` with ~1.5 % jitter; thermal offset by 6-24 % of a period with ~3 % jitter
 (two free-running cameras); microsecond resolution, so they survive float seconds exactly.
 
-Seeds: :func:`make_specs` (training/demo data) uses seeds below :data:`BENCHMARK_SEED_BASE`;
-:func:`benchmark_specs` (the fixed synthetic test set) uses seeds from it upwards, and
-:func:`validation_specs` (the same attribute sets, for tuning) seeds from :data:`VALIDATION_SEED_BASE`.
+Seeds: :func:`make_specs` (training/demo data, every family) uses seeds below
+:data:`BENCHMARK_SEED_BASE`; :func:`benchmark_specs` (the fixed synthetic test sets) uses seeds from it
+upwards for ``basic`` and from :data:`DRONE_BENCHMARK_SEED_BASE` for ``drone``, and
+:func:`validation_specs` (the same attribute sets, for tuning) from :data:`VALIDATION_SEED_BASE` and
+:data:`DRONE_VALIDATION_SEED_BASE`: four disjoint ranges.
 """
 from __future__ import annotations
 
@@ -51,7 +60,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -59,7 +68,11 @@ import numpy as np
 from rgbt_tracker_ros.data.frames import FramePair
 from rgbt_tracker_ros.errors import InputError
 
-#: The challenge attributes, in canonical order.
+if TYPE_CHECKING:
+    from rgbt_tracker_ros.data.synthetic_drone import DronePlan
+
+#: The challenge attributes of the ``basic`` family, in canonical order; also the per-frame flags of
+#: every family.
 ATTRIBUTES: tuple[str, ...] = (
     "low_illumination",
     "thermal_crossover",
@@ -71,13 +84,28 @@ ATTRIBUTES: tuple[str, ...] = (
     "camera_shake",
     "misalignment",
 )
+#: Challenge attributes of the ``drone`` family: people on a square instead of vehicles in lanes,
+#: night, a few pixels of RGB/thermal misregistration.
+DRONE_ATTRIBUTES: tuple[str, ...] = ("pedestrians", "night", "misalignment")
+FAMILIES: tuple[str, ...] = ("basic", "drone")
+FAMILY_ATTRIBUTES: dict[str, tuple[str, ...]] = {"basic": ATTRIBUTES, "drone": DRONE_ATTRIBUTES}
+#: Per-frame flag naming a sequence's family: ``family_basic``, ``family_drone``.
+FAMILY_FLAG_PREFIX = "family_"
 #: Name of the attribute-free set in attribute lists and sequence names.
 CLEAR = "clear"
-#: Benchmark sequences use seeds >= this; training/demo seeds stay below it.
+#: Benchmark sequences use seeds >= this; training/demo seeds (every family) stay below it.
 BENCHMARK_SEED_BASE = 100_000
 VALIDATION_SEED_BASE = 200_000
+DRONE_BENCHMARK_SEED_BASE = 300_000
+DRONE_VALIDATION_SEED_BASE = 400_000
 DEFAULT_SIZE = (320, 256)
 DEFAULT_FRAMES = 100
+#: Defaults of the drone family: full HD, 10 s at 30 Hz (long enough for look-alikes to pass the target).
+DRONE_SIZE = (1920, 1080)
+DRONE_FRAMES = 300
+#: Look-alikes of a drone scene when a spec gives none; the most a spec may ask for.
+DRONE_LOOKALIKES = 20
+MAX_LOOKALIKES = 100
 DEFAULT_FPS = 30.0
 #: First RGB stamp (2023-11-14T22:13:20Z): epoch-scale stamps like a real recording.
 DEFAULT_START_NS = 1_700_000_000 * 1_000_000_000
@@ -103,6 +131,7 @@ _STREAMS = {
         (
             "scene", "target", "path", "scale", "fast", "distractor", "occlusion", "crossover",
             "shake", "misalignment", "stamps", "sensor", "combine", "light",
+            "drone_layout", "drone_objects", "drone_camera", "drone_night", "drone_sensor", "lookalikes",
         )
     )
 }
@@ -123,6 +152,18 @@ _BENCHMARK_SETS: tuple[tuple[str, ...], ...] = (
         ("thermal_crossover", "partial_occlusion", "distractor"),
     )
 )
+# The fixed drone sets: vehicles and pedestrians, each by day and night, registered and not, with
+# fewer or more look-alikes (attributes, look-alike count).
+_DRONE_BENCHMARK_SETS: tuple[tuple[tuple[str, ...], int], ...] = (
+    ((), 15),
+    (("night",), 35),
+    (("misalignment",), 35),
+    (("night", "misalignment"), 15),
+    (("pedestrians",), 20),
+    (("pedestrians", "night"), 50),
+    (("pedestrians", "misalignment"), 50),
+    (("pedestrians", "night", "misalignment"), 20),
+)
 
 
 def _rng(seed: int, stream: str, *extra: int) -> np.random.Generator:
@@ -130,11 +171,25 @@ def _rng(seed: int, stream: str, *extra: int) -> np.random.Generator:
     return np.random.default_rng([seed, _STREAMS[stream], *extra])
 
 
-def normalize_attributes(names: Iterable[str]) -> tuple[str, ...]:
-    """``names`` deduplicated in :data:`ATTRIBUTES` order; ``"clear"`` is ignored.
+def check_family(family: str) -> str:
+    """``family`` if it is one of :data:`FAMILIES`; raises :class:`InputError` otherwise."""
+    if family not in FAMILIES:
+        raise InputError(f"unknown scenario family {family!r}; choose from {', '.join(FAMILIES)}")
+    return family
 
-    Raises :class:`InputError` naming an unknown attribute and listing the valid ones.
+
+def family_flag(family: str) -> str:
+    """The per-frame flag every frame of a ``family`` sequence carries, e.g. ``family_drone``."""
+    return FAMILY_FLAG_PREFIX + check_family(family)
+
+
+def normalize_attributes(names: Iterable[str], family: str = "basic") -> tuple[str, ...]:
+    """``names`` deduplicated in the family's vocabulary order (:data:`FAMILY_ATTRIBUTES`);
+    ``"clear"`` is ignored.
+
+    Raises :class:`InputError` naming an unknown attribute and listing the family's valid ones.
     """
+    vocabulary = FAMILY_ATTRIBUTES[check_family(family)]
     if isinstance(names, str):
         names = (names,)
     wanted = set()
@@ -142,14 +197,18 @@ def normalize_attributes(names: Iterable[str]) -> tuple[str, ...]:
         name = str(name).strip()
         if name == CLEAR:
             continue
-        if name not in ATTRIBUTES:
-            raise InputError(f"unknown attribute {name!r}; choose from {', '.join(ATTRIBUTES)} or {CLEAR!r}")
+        if name not in vocabulary:
+            scope = "" if family == "basic" else f" of the {family} family"
+            raise InputError(f"unknown attribute {name!r}{scope}; choose from {', '.join(vocabulary)} or {CLEAR!r}")
         wanted.add(name)
-    return tuple(name for name in ATTRIBUTES if name in wanted)
+    return tuple(name for name in vocabulary if name in wanted)
 
 
-def parse_attribute_sets(sets: Union[str, Sequence[Union[str, Sequence[str]]]]) -> list[tuple[str, ...]]:
-    """Attribute sets from ``"a,b+c,clear"`` (comma: one set per sequence; ``+``: combined).
+def parse_attribute_sets(
+    sets: Union[str, Sequence[Union[str, Sequence[str]]]], family: str = "basic"
+) -> list[tuple[str, ...]]:
+    """Attribute sets from ``"a,b+c,clear"`` (comma: one set per sequence; ``+``: combined), in the
+    vocabulary of ``family``.
 
     A list may hold such strings or collections of names. Raises :class:`InputError` for unknown
     names or an empty list.
@@ -160,15 +219,17 @@ def parse_attribute_sets(sets: Union[str, Sequence[Union[str, Sequence[str]]]]) 
         names = entry.split("+") if isinstance(entry, str) else list(entry)
         if isinstance(entry, str) and not entry.strip():
             raise InputError(f"empty entry in attribute list {sets!r}")
-        parsed.append(normalize_attributes(names))
+        parsed.append(normalize_attributes(names, family))
     if not parsed:
         raise InputError("the attribute list is empty")
     return parsed
 
 
-def sequence_name(prefix: str, seed: int, attributes: Sequence[str]) -> str:
-    """``<prefix><seed:06d>_<attr-attr...|clear>``, e.g. ``synth000004_distractor``."""
-    return f"{prefix}{seed:06d}_{'-'.join(attributes) or CLEAR}"
+def sequence_name(prefix: str, seed: int, attributes: Sequence[str], lookalikes: int = 0) -> str:
+    """``<prefix><seed:06d>_<attr-attr...|clear>[_<n>lookalikes]``, e.g. ``synth000004_distractor``
+    or ``drone000003_night_24lookalikes`` (drone scenes name their look-alike count)."""
+    name = f"{prefix}{seed:06d}_{'-'.join(attributes) or CLEAR}"
+    return f"{name}_{lookalikes}lookalikes" if lookalikes else name
 
 
 @dataclass(frozen=True)
@@ -180,9 +241,13 @@ class ScenarioSpec:
         seed: non-negative random seed.
         frames: number of frames (>= 2).
         width / height: image size in pixels (64..4096).
-        attributes: challenge attributes (normalised to :data:`ATTRIBUTES` order).
+        attributes: challenge attributes of the family (normalised to its vocabulary's order).
         fps: nominal frame rate of both cameras.
         start_ns: nominal stamp of the first frame in nanoseconds.
+        family: scenario family (:data:`FAMILIES`).
+        lookalikes: moving look-alikes of the target in a drone scene (1..:data:`MAX_LOOKALIKES`,
+            default :data:`DRONE_LOOKALIKES`); always 0 for ``basic`` (its one look-alike is the
+            ``distractor`` attribute).
     """
 
     name: str
@@ -193,6 +258,8 @@ class ScenarioSpec:
     attributes: tuple[str, ...] = ()
     fps: float = DEFAULT_FPS
     start_ns: int = DEFAULT_START_NS
+    family: str = "basic"
+    lookalikes: Optional[int] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -215,7 +282,20 @@ class ScenarioSpec:
         if self.start_ns < 0:
             raise InputError(f"start_ns must be >= 0, got {self.start_ns}")
         object.__setattr__(self, "fps", float(self.fps))
-        object.__setattr__(self, "attributes", normalize_attributes(self.attributes))
+        object.__setattr__(self, "attributes", normalize_attributes(self.attributes, self.family))
+        object.__setattr__(self, "lookalikes", self._checked_lookalikes())
+
+    def _checked_lookalikes(self) -> int:
+        value = self.lookalikes
+        if self.family == "basic":
+            if value not in (None, 0):
+                raise InputError(f"lookalikes is for drone scenes; a basic scene has 0 (got {value!r})")
+            return 0
+        if value is None:
+            return DRONE_LOOKALIKES
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_LOOKALIKES:
+            raise InputError(f"lookalikes must be an integer in 1..{MAX_LOOKALIKES}, got {value!r}")
+        return int(value)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -230,7 +310,8 @@ class ScenarioSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ScenarioSpec":
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`InputError`."""
+        """Inverse of :meth:`to_dict` (a dict without ``family``, written before families existed,
+        is a ``basic`` spec); unknown keys raise :class:`InputError`."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -243,16 +324,22 @@ class ScenarioSpec:
 def make_specs(
     n: int,
     seed: int = 0,
-    frames: int = DEFAULT_FRAMES,
+    frames: Optional[int] = None,
     attributes: Optional[Union[str, Sequence[Union[str, Sequence[str]]]]] = None,
-    size: tuple[int, int] = DEFAULT_SIZE,
+    size: Optional[tuple[int, int]] = None,
     fps: float = DEFAULT_FPS,
+    family: str = "basic",
 ) -> list[ScenarioSpec]:
-    """``n`` specs with seeds ``seed .. seed + n - 1`` (all below :data:`BENCHMARK_SEED_BASE`).
+    """``n`` specs of ``family`` with seeds ``seed .. seed + n - 1`` (all below
+    :data:`BENCHMARK_SEED_BASE`); ``frames`` and ``size`` default to the family's
+    (:func:`family_defaults`).
 
-    ``attributes`` (see :func:`parse_attribute_sets`) are cycled over the sequences. By default the
-    first ``len(ATTRIBUTES)`` sequences get one attribute each (so 9 sequences cover all of them)
-    and later rounds pair the cycled attribute with a second one drawn from the sequence's seed.
+    ``attributes`` (see :func:`parse_attribute_sets`) are cycled over the sequences. By default, for
+    ``basic``, the first ``len(ATTRIBUTES)`` sequences get one attribute each (so 9 sequences cover
+    all of them) and later rounds pair the cycled attribute with a second one drawn from the
+    sequence's seed; for ``drone``, the sequences cycle through all 8 combinations of
+    :data:`DRONE_ATTRIBUTES` (:func:`drone_attribute_sets`) and draw their look-alike count from the
+    seed (vehicles 8-40, pedestrians 10-60).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise InputError(f"number of sequences must be a positive integer, got {n!r}")
@@ -263,48 +350,84 @@ def make_specs(
             f"seeds {seed}..{seed + n - 1} reach {BENCHMARK_SEED_BASE}, which starts the seeds reserved for the "
             f"benchmark set; use a seed below {BENCHMARK_SEED_BASE - n + 1}"
         )
-    sets = parse_attribute_sets(attributes) if attributes is not None else None
-    width, height = size
+    default_frames, default_size = family_defaults(family)
+    sets = parse_attribute_sets(attributes, family) if attributes is not None else None
+    width, height = size if size is not None else default_size
     specs = []
     for index in range(int(n)):
         sequence_seed = int(seed) + index
         if sets is not None:
             chosen = sets[index % len(sets)]
+        elif family == "drone":
+            chosen = drone_attribute_sets()[index % 8]
         else:
             primary = ATTRIBUTES[index % len(ATTRIBUTES)]
             chosen = (primary,)
             if index >= len(ATTRIBUTES):
                 others = [name for name in ATTRIBUTES if name != primary]
                 chosen = normalize_attributes((primary, others[_rng(sequence_seed, "combine").integers(len(others))]))
+        lookalikes = _drawn_lookalikes(sequence_seed, chosen) if family == "drone" else 0
         specs.append(
             ScenarioSpec(
-                name=sequence_name("synth", sequence_seed, chosen),
+                name=sequence_name(family_prefix(family), sequence_seed, chosen, lookalikes),
                 seed=sequence_seed,
-                frames=frames,
+                frames=frames if frames is not None else default_frames,
                 width=width,
                 height=height,
                 attributes=chosen,
                 fps=fps,
+                family=family,
+                lookalikes=lookalikes,
             )
         )
     return specs
 
 
-def benchmark_specs() -> list[ScenarioSpec]:
-    """The fixed synthetic test set: 18 sequences of 100 frames at 320x256, seeds 100000-100017.
+def family_defaults(family: str) -> tuple[int, tuple[int, int]]:
+    """``(frames, (width, height))`` of a family's sequences unless told otherwise."""
+    return (DRONE_FRAMES, DRONE_SIZE) if check_family(family) == "drone" else (DEFAULT_FRAMES, DEFAULT_SIZE)
 
-    One clear sequence, each attribute alone, and eight combinations of two or three attributes.
-    Change it only together with any numbers reported on it.
+
+def family_prefix(family: str) -> str:
+    """Name prefix of a family's training sequences: ``synth`` (basic), ``drone``."""
+    return "drone" if check_family(family) == "drone" else "synth"
+
+
+def drone_attribute_sets() -> list[tuple[str, ...]]:
+    """All 8 combinations of :data:`DRONE_ATTRIBUTES` in a fixed order, vehicles by day first."""
+    conditions = ((), ("night",), ("misalignment",), ("night", "misalignment"))
+    scenes = ((), ("pedestrians",))
+    return [normalize_attributes(scene + condition, "drone") for condition in conditions for scene in scenes]
+
+
+def _drawn_lookalikes(seed: int, attributes: Sequence[str]) -> int:
+    """A drone training sequence's look-alike count, drawn from its seed (see :func:`make_specs`)."""
+    low, high = (10, 60) if "pedestrians" in attributes else (8, 40)
+    return int(_rng(seed, "lookalikes").integers(low, high + 1))
+
+
+def benchmark_specs(family: str = "basic") -> list[ScenarioSpec]:
+    """A family's fixed synthetic test set. Change it only together with any numbers reported on it.
+
+    ``basic``: 18 sequences of 100 frames at 320x256, seeds 100000-100017: one clear sequence, each
+    attribute alone, and eight combinations of two or three attributes. ``drone``: 8 sequences of
+    300 frames at 1920x1080, seeds 300000-300007: vehicles and pedestrians, each by day and night,
+    registered and misregistered, with 15-50 look-alikes.
     """
+    if check_family(family) == "drone":
+        return _fixed_drone_specs("dronebench", DRONE_BENCHMARK_SEED_BASE)
     return _fixed_specs("bench", BENCHMARK_SEED_BASE)
 
 
-def validation_specs() -> list[ScenarioSpec]:
-    """The synthetic validation set: the test set's 18 attribute sets with seeds 200000-200017.
+def validation_specs(family: str = "basic") -> list[ScenarioSpec]:
+    """A family's synthetic validation set: the test set's attribute sets with their own seeds
+    (``basic``: 200000-200017; ``drone``: 400000-400007).
 
     For choosing tracker parameters and checkpoints, so that the test set (:func:`benchmark_specs`)
     is only used to report them. Disjoint from training seeds (below :data:`BENCHMARK_SEED_BASE`).
     """
+    if check_family(family) == "drone":
+        return _fixed_drone_specs("droneval", DRONE_VALIDATION_SEED_BASE)
     return _fixed_specs("val", VALIDATION_SEED_BASE)
 
 
@@ -313,6 +436,23 @@ def _fixed_specs(prefix: str, seed_base: int) -> list[ScenarioSpec]:
         ScenarioSpec(name=sequence_name(prefix, seed_base + index, attributes), seed=seed_base + index,
                      attributes=attributes)
         for index, attributes in enumerate(_BENCHMARK_SETS)
+    ]
+
+
+def _fixed_drone_specs(prefix: str, seed_base: int) -> list[ScenarioSpec]:
+    frames, (width, height) = family_defaults("drone")
+    return [
+        ScenarioSpec(
+            name=sequence_name(prefix, seed_base + index, attributes, lookalikes),
+            seed=seed_base + index,
+            frames=frames,
+            width=width,
+            height=height,
+            attributes=attributes,
+            family="drone",
+            lookalikes=lookalikes,
+        )
+        for index, (attributes, lookalikes) in enumerate(_DRONE_BENCHMARK_SETS)
     ]
 
 
@@ -642,17 +782,28 @@ class SequencePlan:
     def image_box(self, index: int, thermal: bool = False) -> Optional[np.ndarray]:
         """Ground truth ``[x, y, w, h]`` (float64) in a camera's image, clipped to the image;
         ``None`` when the target is out of view."""
-        x, y = self.target_boxes[index, :2] - self.origin(index, thermal)
-        x2 = min(x + self.target_boxes[index, 2], self.spec.width)
-        y2 = min(y + self.target_boxes[index, 3], self.spec.height)
-        x, y = max(x, 0), max(y, 0)
-        if x2 <= x or y2 <= y:
-            return None
-        return np.array([x, y, x2 - x, y2 - y], dtype=np.float64)
+        return image_box(self.target_boxes[index], self.origin(index, thermal), self.spec.size)
 
 
-def plan_sequence(spec: ScenarioSpec) -> SequencePlan:
-    """Draw the scene, the paths and every attribute's geometry for ``spec`` (see module doc)."""
+def image_box(world_box: np.ndarray, origin: np.ndarray, size: tuple[int, int]) -> Optional[np.ndarray]:
+    """A world box ``[x, y, w, h]`` in the image of a camera whose pixel ``(0, 0)`` is world
+    ``origin``, clipped to the image ``size = (width, height)``: float64, or ``None`` out of view."""
+    x, y = world_box[:2] - origin
+    x2 = min(x + world_box[2], size[0])
+    y2 = min(y + world_box[3], size[1])
+    x, y = max(x, 0), max(y, 0)
+    if x2 <= x or y2 <= y:
+        return None
+    return np.array([x, y, x2 - x, y2 - y], dtype=np.float64)
+
+
+def plan_sequence(spec: ScenarioSpec) -> Union[SequencePlan, "DronePlan"]:
+    """Draw the scene, the paths and every attribute's geometry for ``spec`` (see module doc): a
+    :class:`SequencePlan` for ``basic``, a ``DronePlan`` for ``drone``."""
+    if spec.family == "drone":
+        from rgbt_tracker_ros.data.synthetic_drone import plan_drone_sequence  # imports this module
+
+        return plan_drone_sequence(spec)
     width, height, frames, seed = spec.width, spec.height, spec.frames, spec.seed
     wanted = set(spec.attributes)
     short = min(width, height)
@@ -897,11 +1048,20 @@ def _quantize(image: np.ndarray, dtype: type) -> np.ndarray:
     return image.astype(dtype)
 
 
-def render_frame(plan: SequencePlan, index: int) -> FramePair:
-    """Render frame ``index`` of ``plan`` (order-independent: noise is seeded per frame)."""
-    spec = plan.spec
+def check_frame_index(spec: ScenarioSpec, index: int) -> None:
+    """Raise :class:`InputError` unless ``0 <= index < spec.frames``."""
     if not 0 <= index < spec.frames:
         raise InputError(f"frame index {index} outside 0..{spec.frames - 1} of {spec.name}")
+
+
+def render_frame(plan: Union[SequencePlan, "DronePlan"], index: int) -> FramePair:
+    """Render frame ``index`` of ``plan`` (order-independent: noise is seeded per frame)."""
+    spec = plan.spec
+    if spec.family == "drone":
+        from rgbt_tracker_ros.data.synthetic_drone import render_drone_frame  # imports this module
+
+        return render_drone_frame(plan, index)
+    check_frame_index(spec, index)
     width, height = spec.width, spec.height
     layers = []
     if plan.distractor is not None:
@@ -944,13 +1104,13 @@ def render_frame(plan: SequencePlan, index: int) -> FramePair:
         stamp_thermal=int(plan.stamps_thermal_ns[index] // 1000) / 1e6,
         gt_rgb=plan.image_box(index),
         gt_thermal=plan.image_box(index, thermal=True),
-        attributes={name: bool(plan.flags[name][index]) for name in ATTRIBUTES},
+        attributes={**{name: bool(plan.flags[name][index]) for name in ATTRIBUTES}, family_flag("basic"): True},
     )
 
 
 def generate_sequence(spec: ScenarioSpec) -> Iterator[FramePair]:
     """The frames of ``spec`` in order: uint8 RGB, uint16 thermal counts, per-modality ground
-    truth, sensor stamps (seconds) and per-frame attribute flags."""
+    truth, sensor stamps (seconds) and per-frame attribute flags (with the family flag)."""
     plan = plan_sequence(spec)
     for index in range(spec.frames):
         yield render_frame(plan, index)

@@ -11,6 +11,10 @@ zeros; neither is a rule worth reproducing silently). A result file with more or
 ground truth is paired as :func:`~rgbt_tracker_ros.evaluation.protocols.pair_rows` says for the
 protocol; each such adjustment is a per-sequence ``adjustment`` entry of the report and a warning
 line (:meth:`EvaluationReport.warnings`).
+
+Per-attribute scores cover every attribute the annotation root flags (:func:`load_attributes`);
+synthetic sequences also flag their scenario family (``family_basic``, ``family_drone``), from which
+:func:`format_family_table` prints one row per family and tracker.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from typing import Mapping, Optional, Union
 
 import numpy as np
 
+from rgbt_tracker_ros.data.synthetic import FAMILY_FLAG_PREFIX
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.evaluation.protocols import (
     Curves,
@@ -252,4 +257,27 @@ def format_table(report: EvaluationReport) -> str:
     ]
     for tracker in report.trackers:
         lines.append(f"{tracker.name:<{width}}  " + "  ".join(f"{tracker.scores[n]:6.1f}" for n in names))
+    return "\n".join(lines)
+
+
+def format_family_table(report: EvaluationReport) -> Optional[str]:
+    """Plain-text table of the scores per scenario family (sequences whose attribute files flag
+    ``family_<name>``), one row per family and tracker; ``None`` when no sequence has a family."""
+    families = sorted(name for name in report.attributes if name.startswith(FAMILY_FLAG_PREFIX))
+    if not families:
+        return None
+    names = report.protocol.score_names
+    labels = {family: f"{family[len(FAMILY_FLAG_PREFIX):]} ({len(report.attributes[family])})" for family in families}
+    family_width = max([len("Family (sequences)")] + [len(label) for label in labels.values()])
+    tracker_width = max([len("Tracker")] + [len(t.name) for t in report.trackers])
+    lines = [
+        "Per scenario family:",
+        f"{'Family (sequences)':<{family_width}}  {'Tracker':<{tracker_width}}  " + "  ".join(f"{n:>6}" for n in names),
+    ]
+    for family in families:
+        for row, tracker in enumerate(report.trackers):
+            scores = tracker.per_attribute[family]
+            label = labels[family] if row == 0 else ""
+            values = "  ".join(f"{scores[n]:6.1f}" for n in names)
+            lines.append(f"{label:<{family_width}}  {tracker.name:<{tracker_width}}  {values}")
     return "\n".join(lines)
