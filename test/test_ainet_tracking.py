@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 MICRO = AINetConfig(name="micro", embed_dim=32, depth=2, num_heads=2, template_size=32, search_size=64, d_state=4,
                     order_dim=8, order_hidden=16, head_channels=16, drop_path_rate=0.0)
-STAGES = {"preprocess", "network", "postprocess", "total"}
+STAGES = {"preprocess", "network", "localize", "total"}
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +190,15 @@ def test_track_command_runs_ainet(checkpoint, tmp_path):
                  "--out", str(out), "--device", "cpu"]) == 0
     rows = (out / f"{spec.name}.txt").read_text().splitlines()
     assert len(rows) == 4
+
+
+def test_speed_benchmark_takes_ainet_specs(checkpoint):
+    from rgbt_tracker_ros.evaluation.speed import build_speed_tracker, speed_rows
+
+    rows = speed_rows(["ainet:ainet-tiny", "csrt-rgb"], ["torch", "onnxruntime"], ["fp32"], "cpu")
+    assert rows == [("ainet:ainet-tiny", "torch", "fp32", "ainet"), ("csrt-rgb", "-", "-", "-")]
+    tracker, count = build_speed_tracker(f"ainet:{checkpoint}", "cpu")
+    assert isinstance(tracker, OSTrackTracker) and tracker.name == "ainet-micro"
+    assert count == pytest.approx(sum(p.numel() for p in build_model(MICRO).parameters()) / 1e6)
+    with pytest.raises(InputError, match="is a ainet network; write ainet:"):
+        build_speed_tracker(f"dimp:{checkpoint}", "cpu")

@@ -23,7 +23,12 @@ to what the device can do; the rest goes to memory-bound layers, Python and smal
 
 Absolute times depend on the machine, so the report names it; ratios between rows are what carry
 over. Network speed does not depend on the weights, so a tracker can be given by model config
-(``dimp:student-r18``, random initialisation) as well as by checkpoint.
+(``dimp:student-r18``, ``ainet:ainet-tiny``, random initialisation) as well as by checkpoint.
+
+AINet rows (``ainet:<config|checkpoint>``, the OSTrack-style tracker with its ``ainet`` parameters) run on the
+PyTorch backend only; their stages are ``crop``, ``features`` (the whole network: ViT, DFM, OFM, head) and
+``localize`` (peak, state, box), and their FLOPs are :func:`~rgbt_tracker_ros.networks.flops.ainet_flops`'s
+(attention through the math kernel, the selective scans counted analytically).
 """
 from __future__ import annotations
 
@@ -48,9 +53,11 @@ from rgbt_tracker_ros.tracking.base import Tracker
 
 #: Stage columns of the table, in pipeline order.
 STAGES = ("crop", "features", "backbone", "fusion", "classify", "localize", "refine", "update", "total")
-#: The tracker's own timing keys (tracking.dimp) behind the stage columns.
-_TRACKER_STAGES = {"crop": "preprocess", "features": "backbone", "classify": "classify", "localize": "localize",
-                   "refine": "refine", "update": "update", "total": "total"}
+#: The trackers' own timing keys (tracking.dimp; tracking.ostrack's ``network``) behind the stage columns.
+_TRACKER_STAGES = {"crop": ("preprocess",), "features": ("backbone", "network"), "classify": ("classify",),
+                   "localize": ("localize",), "refine": ("refine",), "update": ("update",), "total": ("total",)}
+#: Network tracker families of a spec ``<family>:<config|checkpoint>``.
+NETWORK_FAMILIES = ("dimp", "ainet")
 #: Precision -> torch dtype name of the matrix products the floor is measured with.
 _MATMUL_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
@@ -127,28 +134,40 @@ def matmul_throughput(device: str = "cpu", precision: str = "fp32", seconds: flo
 
 def build_speed_tracker(spec: str, device: str = "auto", backend: str = "torch", precision: Optional[str] = None,
                         params: Optional[str] = None) -> tuple[Tracker, Optional[float]]:
-    """A tracker from ``spec``: an OpenCV baseline name, ``dimp:<config>`` or ``dimp:<checkpoint.pt>``
-    (``params``: its tracker parameters, bundled name or YAML; default dimp).
+    """A tracker from ``spec``: an OpenCV baseline name, ``dimp:<config>``, ``dimp:<checkpoint.pt>``,
+    ``ainet:<config>`` or ``ainet:<checkpoint.pt>`` (``params``: its tracker parameters, bundled name or
+    YAML; default the family's: dimp, ainet).
 
     Returns the tracker and its network's parameter count in millions (``None`` for OpenCV).
     """
     from rgbt_tracker_ros.tracking.factory import create_tracker
 
-    if not spec.startswith("dimp:"):
+    family = network_family(spec)
+    if family is None:
         return create_tracker(spec, device=device), None
     source = spec.split(":", 1)[1]
-    from rgbt_tracker_ros.tracking.dimp import DiMPTracker
-
     if source.endswith(".pt") or Path(source).is_file():
         from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
 
         model, _ = load_checkpoint(source)
-        name = f"dimp-{Path(source).stem}"
+        name = f"{family}-{Path(source).stem}"
     else:
         from rgbt_tracker_ros.networks.config import build_model, load_config
 
         model = build_model(load_config(source), pretrained="none")
-        name = f"dimp-{source}"
+        name = f"{family}-{source}"
+    if model.config.family != family:
+        raise InputError(f"speed tracker {spec!r}: {source} is a {model.config.family} network; write "
+                         f"{model.config.family}:{source}")
+    if family == "ainet":
+        from rgbt_tracker_ros.tracking.ostrack import OSTrackTracker
+
+        if backend != "torch":
+            raise InputError(f"speed tracker {spec!r}: AINet runs on the torch backend only")
+        tracker = OSTrackTracker(model, params, device=device, name=name)
+        return tracker, sum(p.numel() for p in model.parameters()) / 1e6
+    from rgbt_tracker_ros.tracking.dimp import DiMPTracker
+
     tracker = DiMPTracker(model, params, device=device, name=name, backend=backend, precision=precision)
     count = sum(p.numel() for p in tracker.model.parameters()) / 1e6
     return tracker, count
@@ -188,6 +207,12 @@ class ModuleClock:
             handle.remove()
 
 
+def network_family(spec: str) -> Optional[str]:
+    """``dimp`` / ``ainet`` for a network spec ``<family>:<config|checkpoint>``, ``None`` for an OpenCV baseline."""
+    family, colon, _ = spec.partition(":")
+    return family if colon and family in NETWORK_FAMILIES else None
+
+
 def _module_groups(model) -> dict[str, list]:
     """The backbone trunk(s) and the fusion modules of an ``RGBTDiMPNet``."""
     return {"backbone": list(model.backbones), "fusion": list(model.fusion.values())}
@@ -219,7 +244,8 @@ def time_tracker(tracker: Tracker, frames: Sequence[FramePair], warmup: int = 3,
     stages: list[dict[str, float]] = []
 
     def record(_pair: FramePair, result) -> None:
-        frame = {column: result.timings[key] for column, key in _TRACKER_STAGES.items() if key in result.timings}
+        frame = {column: result.timings[key] for column, keys in _TRACKER_STAGES.items() for key in keys
+                 if key in result.timings}
         if clock is not None:
             frame.update(clock.take())
         stages.append(frame)
@@ -258,13 +284,18 @@ def time_in_this_process(spec: str, backend: str, precision: str, params: str, s
     if threads:
         torch.set_num_threads(threads)
     frames = list(generate_sequence(scenario))
-    is_network = spec.startswith("dimp:")
+    is_network = network_family(spec) is not None
     notes = []
     gflops = throughput = None
     if is_network:
         torch_device = str(resolve_device(device))
         counting, _ = build_speed_tracker(spec, device, "torch", precision if backend == "torch" else None, params)
-        gflops = tracked_frame_gflops(counting, frames)
+        if network_family(spec) == "ainet":  # one forward pass per frame; scans and fused attention counted
+            from rgbt_tracker_ros.networks.flops import ainet_flops
+
+            gflops = ainet_flops(counting.model)["total"] / 1e9
+        else:
+            gflops = tracked_frame_gflops(counting, frames)
         del counting
         throughput = matmul_throughput(torch_device, precision if precision in _MATMUL_DTYPES else "fp32")
         if backend != "torch":
@@ -297,24 +328,28 @@ def speed_rows(specs: Sequence[str], backends: Sequence[str], precisions: Sequen
                params: Sequence[str] = ("dimp",)) -> list[tuple[str, str, str, str]]:
     """(tracker, backend, precision, tracker parameters) of every row the device can run: OpenCV
     once, every network once per backend and precision that backend runs there (fp16 and tensorrt
-    need CUDA) and per tracker-parameter file."""
+    need CUDA) and per tracker-parameter file (``params`` are DiMP's; AINet rows run on the torch
+    backend with the ``ainet`` parameters)."""
     from rgbt_tracker_ros.tracking.backends import BACKEND_PRECISIONS, check_backend
     from rgbt_tracker_ros.tracking.device import resolve_device
 
     cuda = resolve_device(device).type == "cuda"
     rows = []
     for spec in specs:
-        if not spec.startswith("dimp:"):
+        family = network_family(spec)
+        if family is None:
             rows.append((spec, "-", "-", "-"))
             continue
         for backend in backends:
             check_backend(backend)
+            if family == "ainet" and backend != "torch":
+                continue
             for precision in precisions:
                 if precision not in BACKEND_PRECISIONS[backend]:
                     continue
                 if not cuda and (backend == "tensorrt" or precision == "fp16"):
                     continue
-                rows.extend((spec, backend, precision, name) for name in params)
+                rows.extend((spec, backend, precision, name) for name in (params if family == "dimp" else ("ainet",)))
     if not rows:
         raise InputError("no tracker x backend x precision runs on this device; fp16 and tensorrt need CUDA")
     return rows

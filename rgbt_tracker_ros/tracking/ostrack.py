@@ -113,7 +113,7 @@ class OSTrackTracker(Tracker):
         self._box = box.astype(np.float64)
         output, transform = self._run(rgb, thermal, clock)
         self._set_debug(output, transform, "init")
-        clock.lap("postprocess")
+        clock.lap("localize")
         return TrackResult(box=self._box.copy(), score=1.0, state=TrackState.TRACKING,
                            fusion_weights=output.features.path_weights_list(0), timings=clock.total())
 
@@ -135,7 +135,7 @@ class OSTrackTracker(Tracker):
             cx, cy, w, h = (boxes_at(output.head, index)[0].float() * self.search_size).tolist()
             self._box = self._clamp(box_from_crop(np.array([cx - w / 2, cy - h / 2, w, h]), transform), pair.size)
         self._set_debug(output, transform, flag)
-        clock.lap("postprocess")
+        clock.lap("localize")
         return TrackResult(box=self._box.copy(), score=float(np.clip(peak, 0.0, 1.0)) if math.isfinite(peak) else 0.0,
                            state=state_for_flag(flag), fusion_weights=output.features.path_weights_list(0),
                            timings=clock.total())
