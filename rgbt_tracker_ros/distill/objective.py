@@ -30,7 +30,7 @@ from rgbt_tracker_ros.distill.mpsd import FusionAdapter, mpsd_loss
 from rgbt_tracker_ros.distill.scfd import SCFDHead, scfd_loss, scfd_targets
 from rgbt_tracker_ros.errors import CheckpointError, InputError
 from rgbt_tracker_ros.networks.backbones import LEVELS
-from rgbt_tracker_ros.networks.config import ModelConfig
+from rgbt_tracker_ros.networks.config import AnyConfig, ModelConfig
 from rgbt_tracker_ros.networks.models import FUSED_LEVELS, FusionFeatures, ModelOutput, RGBTDiMPNet
 from rgbt_tracker_ros.training.actors import Actor, Autocast, ObjectiveFactory
 from rgbt_tracker_ros.training.losses import DiMPLoss, LossTerms
@@ -155,10 +155,14 @@ def freeze_teacher(teacher: RGBTDiMPNet) -> RGBTDiMPNet:
     return teacher.eval()
 
 
-def check_pair(student: ModelConfig, teacher: ModelConfig) -> None:
+def check_pair(student: ModelConfig, teacher: AnyConfig) -> None:
     """Student and teacher must be of their kinds and see the same crops on the same score grid."""
     if student.kind != "student":
         raise InputError(f"distillation trains a student; model config {student.name!r} is a {student.kind}")
+    if teacher.family == "ainet":
+        raise InputError(f"the teacher checkpoint holds an AINet ({teacher.name!r}), which Eq. 14 cannot distil from "
+                         "yet (its template/search crops and score grid are not the student's); label a bundle with "
+                         "it (`rgbt-tracker label --model`) and train on the bundle (--data BUNDLE) instead")
     if teacher.kind != "teacher":
         raise InputError(f"the teacher checkpoint holds a {teacher.kind} ({teacher.name!r}); --teacher needs a teacher")
     differences = [f"{key} ({getattr(student, key)} vs {getattr(teacher, key)})"
