@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="frames not timed after init (default 3)")
     parser.add_argument("--repeats", type=int, default=1, help="times the sequence is tracked (default 1)")
     parser.add_argument("--size", default="640x480", help="image size WxH (default 640x480, LasHeR's)")
+    parser.add_argument("--family", default="basic", choices=("basic", "drone"),
+                        help="scenario family of the generated sequence: basic (one target, flat scene) or drone "
+                        "(small target among look-alikes, textured; use with --size 1920x1080) (default basic)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--node-overhead", action="store_true",
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--repeats must be at least 1, got {args.repeats}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    scenario = ScenarioSpec(name="speed", seed=100000, frames=args.frames, width=width, height=height)
+    scenario = ScenarioSpec(name="speed", seed=100000, frames=args.frames, width=width, height=height,
+                            family=args.family)
     rows = run_speed_benchmark(args.trackers, scenario, args.device, args.warmup, args.threads,
                                progress=lambda s: print(f"timing {s} ..."), backends=args.backends,
                                precisions=args.precisions, repeats=args.repeats, params=args.params)
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         overhead = result.to_dict()
     if args.json:
         setup = {"frames": args.frames, "warmup": args.warmup, "repeats": args.repeats, "size": [width, height],
+                 "family": args.family,
                  "device": args.device, "backends": args.backends, "precisions": args.precisions,
                  "params": args.params}
         write_json(args.json, rows, machine, setup, overhead)

@@ -61,13 +61,20 @@ def prroi_pool2d(feat: torch.Tensor, boxes: torch.Tensor, output_size: int, spat
     extent = (boxes[..., 2:] * spatial_scale).clamp(min=0.0)  # PrRoIPool: max(x2 - x1, 0)
     wx = _bin_weights(start[..., 0], extent[..., 0], output_size, width).to(feat.dtype)  # (B, P, s, W)
     wy = _bin_weights(start[..., 1], extent[..., 1], output_size, height).to(feat.dtype)  # (B, P, s, H)
-    rows = torch.einsum("bchw,bpjw->bpchj", feat, wx)  # integrate over x first: (B, P, C, H, s)
-    integral = torch.einsum("bpih,bpchj->bpcij", wy, rows)  # (B, P, C, s, s)
+    integral = separable_pool(feat, wy, wx)
     area = (extent[..., 0] * extent[..., 1] / (output_size * output_size))[..., None, None, None].to(feat.dtype)
     nonempty = area > 0
     pooled = torch.where(nonempty, integral / torch.where(nonempty, area, torch.ones_like(area)),
                          torch.zeros_like(integral))
     return pooled.reshape(batch * num_boxes, channels, output_size, output_size)
+
+
+def separable_pool(feat: torch.Tensor, weights_y: torch.Tensor, weights_x: torch.Tensor) -> torch.Tensor:
+    """``Wy F Wx^T`` per box: ``feat (B, C, H, W)``, ``weights_y (B, P, s, H)``, ``weights_x (B, P, s, W)``
+    -> ``(B, P, C, s, s)``. The x contraction runs as one matrix product per batch element over all
+    boxes (``(C*H, W) @ (W, P*s)``), so the feature map is never copied per box."""
+    rows = torch.einsum("bchw,bpjw->bpchj", feat, weights_x)  # integrate over x first: (B, P, C, H, s)
+    return torch.einsum("bpih,bpchj->bpcij", weights_y, rows)
 
 
 def _sample_weights(coords: torch.Tensor, length: int, output_size: int, sampling_ratio: int) -> torch.Tensor:
@@ -98,10 +105,7 @@ def legacy_roi_pool2d(feat: torch.Tensor, boxes: torch.Tensor, output_size: int,
     size = boxes[..., 2:] * spatial_scale
     weights_y = _sample_weights(start[..., 1:2] + steps * size[..., 1:2], height, output_size, sampling_ratio)
     weights_x = _sample_weights(start[..., 0:1] + steps * size[..., 0:1], width, output_size, sampling_ratio)
-    # (B, 1, C, H, W) @ (B, P, 1, W, s) -> (B, P, C, H, s); (B, P, 1, s, H) @ that -> (B, P, C, s, s)
-    rows = feat.unsqueeze(1) @ weights_x.transpose(-1, -2).unsqueeze(2)
-    pooled = weights_y.unsqueeze(2) @ rows
-    return pooled.reshape(batch * num_boxes, channels, output_size, output_size)
+    return separable_pool(feat, weights_y, weights_x).reshape(batch * num_boxes, channels, output_size, output_size)
 
 
 class PrRoIPool2D(nn.Module):

@@ -127,8 +127,7 @@ class DiMPTracker(Tracker):
         else:
             if precision is None and backend in ("torch", "tensorrt") and self.device.type == "cuda":
                 precision = "fp16" if self.params.fp16 else "fp32"
-            self.backend = create_backend(backend, self.model, self.device, self.sample_size, precision, export_dir,
-                                          self.params.channels_last)
+            self.backend = create_backend(backend, self.model, self.device, self.sample_size, precision, export_dir)
         self.last_response: Optional[np.ndarray] = None
         self.last_search_box: Optional[np.ndarray] = None
         self.last_features: Any = None

@@ -80,8 +80,6 @@ class DiMPParams:
             SiamFC's scale learning rate, for IoU-Nets trained on little data.
     Runtime:
         fp16: float16 autocast of feature extraction and classification on CUDA (ignored on CPU).
-        channels_last: the PyTorch backend runs the networks' convolutions on channels-last (NHWC)
-            tensors (ours; faster on the CPUs measured in docs/results.md; ignored by the other backends).
         seed: seeds the random IoU-Net proposals, augmentation shifts and feature dropout at every
             ``initialize`` so that runs are reproducible.
     """
@@ -127,7 +125,6 @@ class DiMPParams:
     size_update_rate: float = 1.0
 
     fp16: bool = False
-    channels_last: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:

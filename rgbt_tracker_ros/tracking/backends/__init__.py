@@ -39,13 +39,11 @@ def default_export_dir(weights: str, sample_size: int) -> Path:
 
 
 def create_backend(name: str, model: torch.nn.Module, device: torch.device, sample_size: int,
-                   precision: Optional[str] = None, export_dir: Union[str, Path, None] = None,
-                   channels_last: bool = False) -> InferenceBackend:
+                   precision: Optional[str] = None, export_dir: Union[str, Path, None] = None) -> InferenceBackend:
     """The backend ``name`` for ``model`` (on ``device``) and crops of ``sample_size`` px.
 
     ``precision``: default fp32 (torch, onnxruntime) / fp16 (tensorrt). ``export_dir``: the ONNX
     export to run (exported backends); ``None`` exports into :func:`default_export_dir`.
-    ``channels_last``: the torch backend's memory format (``TorchBackend``).
     """
     check_backend(name)
     precision = precision or BACKEND_PRECISIONS[name][0]
@@ -54,7 +52,7 @@ def create_backend(name: str, model: torch.nn.Module, device: torch.device, samp
     if name == "torch":
         from rgbt_tracker_ros.tracking.backends.torch_backend import TorchBackend
 
-        return TorchBackend(model, device, precision, channels_last)
+        return TorchBackend(model, device, precision)
     weights = weights_sha256(model)
     folder = Path(export_dir) if export_dir else default_export_dir(weights, sample_size)
     if export_dir is None and not (folder / MANIFEST).is_file():

@@ -30,27 +30,21 @@ class TorchBackend(InferenceBackend):
 
     ``precision``: ``fp32``, ``fp16`` (CUDA) or ``bf16``: autocast of feature extraction, fusion and
     classification features; IoU-Net and everything online stay float32 (as pytracking does).
-    ``channels_last``: convert the model's weights and the input crops to the channels-last memory
-    format (NHWC), which oneDNN's CPU convolutions and max pooling run faster (docs/results.md).
     Returns the full ``FusionFeatures`` (unimodal levels too: the teacher's labelling reads them).
     """
 
     name = "torch"
 
-    def __init__(self, model: torch.nn.Module, device: torch.device, precision: str = "fp32",
-                 channels_last: bool = False) -> None:
-        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+    def __init__(self, model: torch.nn.Module, device: torch.device, precision: str = "fp32") -> None:
+        self.model = model
         self.device = device
         self.precision = check_precision(precision, device)
-        self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def _autocast(self):
         dtype = AUTOCAST_DTYPES.get(self.precision)
         return torch.autocast(device_type=self.device.type, dtype=dtype) if dtype else nullcontext()
 
     def features(self, rgb: torch.Tensor, thermal: torch.Tensor) -> tuple[Any, torch.Tensor]:
-        rgb = rgb.contiguous(memory_format=self._memory_format)
-        thermal = thermal.contiguous(memory_format=self._memory_format)
         with self._autocast():
             features = self.model.extract_features(rgb, thermal)
             clf_feat = self.model.classifier.extract_classification_feat(features.fused[CLASSIFICATION_LEVEL])
