@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--trackers", nargs="+", default=list(DEFAULT_TRACKERS),
         help="trackers: dimp:<model config> (random weights: speed only), dimp:<checkpoint.pt>, "
-        "csrt-rgb, csrt-thermal, kcf-rgb, kcf-thermal (default: %(default)s)",
+        "ainet:<model config> (e.g. ainet-tiny, ainet-vitb), ainet:<checkpoint.pt> (torch backend, ainet "
+        "parameters), csrt-rgb, csrt-thermal, kcf-rgb, kcf-thermal (default: %(default)s)",
     )
     parser.add_argument("--backends", nargs="+", default=["torch"], choices=("torch", "onnxruntime", "tensorrt"),
                         help="inference backends of the dimp trackers (default torch)")
