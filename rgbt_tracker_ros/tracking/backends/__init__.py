@@ -61,7 +61,7 @@ def create_backend(name: str, model: torch.nn.Module, device: torch.device, samp
     if name == "onnxruntime":
         from rgbt_tracker_ros.tracking.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(folder, device, path_names, sample_size, weights)
+        return OnnxRuntimeBackend(folder, device, model, sample_size, weights)
     from rgbt_tracker_ros.tracking.backends.tensorrt_backend import TensorRTBackend
 
     return TensorRTBackend(folder, device, path_names, sample_size, weights, fp16=precision == "fp16")

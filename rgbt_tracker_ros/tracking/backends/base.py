@@ -7,9 +7,10 @@ steepest descent, the filter correlation, IoU-Net's modulation vector at initial
 PyTorch for every backend, as DiMP's online optimiser needs autograd-free but dynamic shapes.
 
 Box refinement needs dIoU/dbox. PyTorch gets it from autograd; an exported graph cannot (ONNX has
-no autograd), so the other backends take **central finite differences** (our design): the IoU of
-every box and of its eight ``+-h`` neighbours (one coordinate moved at a time) in one batched call
-of the IoU predictor, ``h = FINITE_DIFFERENCE_STEP`` crop pixels. IoU-Net with bilinear pooling is
+no autograd), so a backend running the exported IoU predictor (tensorrt) takes **central finite
+differences** (our design): the IoU of every box and of its eight ``+-h`` neighbours (one
+coordinate moved at a time) in one batched call of the IoU predictor, ``h = FINITE_DIFFERENCE_STEP``
+crop pixels. (onnxruntime refines in PyTorch instead: see its class.) IoU-Net with bilinear pooling is
 piecewise smooth in the box, so the difference matches autograd's gradient except for boxes within
 ``h`` of a feature-cell boundary (``test/test_backends.py`` measures the agreement).
 """
