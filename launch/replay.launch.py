@@ -27,6 +27,8 @@ TRACK_ARGUMENTS = (
     ("autostart", "true", "configure and activate the node at start-up"),
     ("debug", "true", "create ~/debug_image"),
     ("device", "", "auto, cpu, cuda or cuda:N; empty: the config file's device"),
+    ("backend", "", "inference backend: torch, onnxruntime or tensorrt; empty: the config file's backend"),
+    ("export_dir", "", "ONNX export folder for onnxruntime / tensorrt; empty: the config file's (a cache folder)"),
     ("initial_box", "", "x,y,w,h box for the first replayed frame; empty: wait for ~/init"),
     ("log_level", "info", "ROS log level of the node"),
 )

@@ -138,6 +138,7 @@ def test_modality_record_ok_and_dtype_specific_flat_threshold():
 def test_device_record_warns_on_cpu_fallback_and_full_gpu():
     assert device_record(None, "auto", False, THRESHOLDS).message == "model not loaded"
     assert device_record("cpu", "cpu", False, THRESHOLDS).level == Level.OK
+    assert device_record("cpu", "cpu", False, THRESHOLDS, backend="onnxruntime").values["backend"] == "onnxruntime"
     fallback = device_record("cpu", "auto", False, THRESHOLDS)
     assert fallback.level == Level.WARN and "CPU" in fallback.message
     memory = {"allocated": 3 * 2**30, "reserved": 7.5 * 2**30, "total": 8 * 2**30}

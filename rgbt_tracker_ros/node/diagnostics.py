@@ -328,12 +328,14 @@ def device_record(
     fp16: bool,
     thresholds: HealthThresholds,
     cuda_memory: Optional[dict[str, float]] = None,
+    backend: str = "",
 ) -> HealthRecord:
     """Where inference runs. WARN when ``requested="auto"`` fell back to the CPU or CUDA memory is nearly full.
 
-    ``cuda_memory`` is :func:`cuda_memory` of the device (bytes), ``None`` on the CPU.
+    ``cuda_memory`` is :func:`cuda_memory` of the device (bytes), ``None`` on the CPU; ``backend``
+    the inference backend of the loaded tracker (``""``: none, e.g. an OpenCV baseline).
     """
-    values = {"requested device": requested, "device": device or "", "fp16": str(bool(fp16))}
+    values = {"requested device": requested, "device": device or "", "fp16": str(bool(fp16)), "backend": backend}
     if device is None:
         return HealthRecord("device", Level.OK, "model not loaded", values)
     level, message = Level.OK, f"inference on {device}" + (" (fp16)" if fp16 else "")

@@ -343,8 +343,9 @@ class TrackNode(LifecycleNode):
 
     def _diagnose_device(self, stat: Any) -> Any:
         memory = health.cuda_memory(self._device) if self._device else None
+        backend = getattr(getattr(self._tracker, "backend", None), "name", "")
         record = health.device_record(
-            self._device, parameter(self, "device"), self._fp16_active(), self._thresholds(), memory
+            self._device, parameter(self, "device"), self._fp16_active(), self._thresholds(), memory, backend
         )
         fill_status(stat, record)
         self._pipeline.stats.add_stage("diagnostics", time.monotonic() - self._diagnostics_started_s)

@@ -1,6 +1,8 @@
 """Launch test: ``replay.launch.py`` plays the bundled synthetic bag (90 frames, 30 Hz, ground truth
 on /ground_truth) into track_node running the bundled student on simulated time; the published
-boxes are scored against the bag's ground truth.
+boxes are scored against the bag's ground truth. The node runs the onnxruntime backend on an ONNX
+export the test makes first (``rgbt-tracker export --format onnx``), given by the launch arguments
+``backend`` and ``export_dir``: the deployment route of docs/deploy.md, end to end.
 
 The bag is played at 0.3x speed, so the node on this 2-core CPU sees most frames; frames the node
 skips under its newest-pair policy simply get no detection. Thresholds: at least a third of the
@@ -57,11 +59,17 @@ def bag_truth() -> dict:
 def generate_test_description():
     from rgbt_tracker_ros.data.bags import first_ground_truth
 
+    from rgbt_tracker_ros.cli.main import main as rgbt_tracker
+    from rgbt_tracker_ros.tracking.factory import default_model_path
+
     box = ",".join(f"{v:.1f}" for v in first_ground_truth(BAG))
     config = write_config("/**:\n  ros__parameters:\n    device: cpu\n    expected_rate_min: 1.0\n")
+    export_dir = str(Path(config).parent / "student_onnx")
+    if rgbt_tracker(["export", str(default_model_path()), "--format", "onnx", "--out", export_dir]) != 0:
+        raise RuntimeError("rgbt-tracker export --format onnx failed")
     return launch.LaunchDescription([
         include_launch("replay.launch.py", bag=BAG, rate="0.3", config=config, namespace=NAMESPACE,
-                       initial_box=box, debug="false"),
+                       initial_box=box, debug="false", backend="onnxruntime", export_dir=export_dir),
         launch_testing.actions.ReadyToTest(),
     ])
 
@@ -71,7 +79,11 @@ class TestReplay(RosTestCase):
         node = rclpy.create_node("replay_test_listener")
         detections = []
         node.create_subscription(Detection2DArray, f"/{NAMESPACE}/track_node/detections", detections.append, 100)
-        Driver(node).wait_until_quiet(detections, 4.0)  # the bag has ended: no new result for 4 s
+        driver = Driver(node, f"/{NAMESPACE}/track_node")
+        driver.wait_until_quiet(detections, 4.0)  # the bag has ended: no new result for 4 s
+        driver.wait_until(lambda: any(name.endswith("track_node: device") for name in driver.diagnostics), 10.0,
+                          "the device diagnostic")
+        self.assertEqual(driver.status("device")["backend"], "onnxruntime")
         node.destroy_node()
 
         truth = bag_truth()
