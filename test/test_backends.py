@@ -185,7 +185,15 @@ def test_tensorrt_build_path_up_to_the_missing_library(export, monkeypatch):
 
 
 def test_export_command_prints_parity_per_output(tmp_path, capsys):
-    assert main(["export", str(default_model_path()), "--format", "onnx", "--out", str(tmp_path / "onnx")]) == 0
+    out = str(tmp_path / "onnx")
+    assert main(["export", "--model", str(default_model_path()), "--format", "onnx", "--out", out]) == 0
     out = capsys.readouterr().out
     assert "features.fused_layer3" in out and "iou_predictor.iou" in out
     assert read_manifest(tmp_path / "onnx")["sample_size"] == 160
+
+
+def test_export_wants_the_checkpoint_exactly_once(tmp_path, capsys):
+    assert main(["export", "--format", "onnx", "--out", str(tmp_path / "onnx")]) == 2
+    assert main(["export", str(default_model_path()), "--model", str(default_model_path()),
+                 "--out", str(tmp_path / "x.pt")]) == 2
+    assert "give the checkpoint to export once" in capsys.readouterr().err

@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Re-save a model checkpoint (e.g. RUN/checkpoints/epoch_008.pt) with fp16 weights, or export "
         "its per-frame networks to ONNX (parity against PyTorch printed) and build TensorRT engines from them.",
     )
-    parser.add_argument("checkpoint", type=Path, help="model checkpoint to export (not a last.pt training state)")
+    parser.add_argument("checkpoint", type=Path, nargs="?", default=None,
+                        help="model checkpoint to export (not a last.pt training state); or give it as --model")
+    parser.add_argument("--model", type=Path, default=None, metavar="CKPT", help="the checkpoint, as an option")
     parser.add_argument("--out", type=Path, required=True,
                         help="output checkpoint path (pt) or folder (onnx, tensorrt)")
     parser.add_argument("--format", default="pt", choices=FORMATS, help="what to write (default pt)")
@@ -36,8 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rgbt_tracker_ros.errors import InputError
     from rgbt_tracker_ros.networks.checkpoint import load_checkpoint, save_checkpoint
 
+    if (args.checkpoint is None) == (args.model is None):
+        raise InputError("give the checkpoint to export once: as the argument or as --model")
+    args.checkpoint = args.checkpoint or args.model
     model, meta = load_checkpoint(args.checkpoint)
     if args.format == "pt":
         training_data = meta.get("training_data", "") if args.training_data is None else args.training_data
