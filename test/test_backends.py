@@ -197,3 +197,23 @@ def test_export_wants_the_checkpoint_exactly_once(tmp_path, capsys):
     assert main(["export", str(default_model_path()), "--model", str(default_model_path()),
                  "--out", str(tmp_path / "x.pt")]) == 2
     assert "give the checkpoint to export once" in capsys.readouterr().err
+
+
+def test_command_line_offers_every_backend_and_precision_without_importing_torch():
+    """The CLI's ``choices`` are read from the one list of backends, and building the parser stays torch-free."""
+    import subprocess
+    import sys
+
+    code = ("import json, sys\n"
+            "from rgbt_tracker_ros.cli.main import build_parser\n"
+            "commands = build_parser()._subparsers._group_actions[0].choices\n"
+            "track = {a.dest: a.choices for a in commands['track']._actions}\n"
+            "speed = {a.dest: a.choices for a in commands['speed']._actions}\n"
+            "print(json.dumps([track['backend'], speed['backends'], speed['precisions'], 'torch' in sys.modules]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    track_backends, speed_backends, precisions, torch_imported = json.loads(out)
+    from rgbt_tracker_ros.tracking.backends import BACKEND_NAMES, BACKEND_PRECISIONS
+
+    assert track_backends == speed_backends == list(BACKEND_NAMES)
+    assert {p for offered in BACKEND_PRECISIONS.values() for p in offered} == set(precisions)
+    assert not torch_imported

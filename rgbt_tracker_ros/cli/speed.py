@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rgbt_tracker_ros.tracking.backends import BACKEND_NAMES, PRECISION_NAMES
+
 DEFAULT_TRACKERS = ("dimp:student-r18", "dimp:teacher-r50", "csrt-rgb", "kcf-rgb")
 
 
@@ -23,9 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ainet:<model config> (e.g. ainet-tiny, ainet-vitb), ainet:<checkpoint.pt> (torch backend, ainet "
         "parameters), csrt-rgb, csrt-thermal, kcf-rgb, kcf-thermal (default: %(default)s)",
     )
-    parser.add_argument("--backends", nargs="+", default=["torch"], choices=("torch", "onnxruntime", "tensorrt"),
+    parser.add_argument("--backends", nargs="+", default=["torch"], choices=BACKEND_NAMES,
                         help="inference backends of the dimp trackers (default torch)")
-    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=("fp32", "bf16", "fp16"),
+    parser.add_argument("--precisions", nargs="+", default=["fp32"], choices=PRECISION_NAMES,
                         help="precisions, each where the backend and device run it (fp16 and tensorrt: CUDA; "
                         "onnxruntime: fp32) (default fp32)")
     parser.add_argument("--params", nargs="+", default=["dimp"], metavar="NAME|YAML",

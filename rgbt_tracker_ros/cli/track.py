@@ -11,6 +11,7 @@ import argparse
 from typing import TYPE_CHECKING, Iterable, Optional
 
 from rgbt_tracker_ros.data.topics import GROUND_TRUTH_TOPIC, RGB_TOPIC, THERMAL_TOPIC
+from rgbt_tracker_ros.tracking.backends import BACKEND_NAMES
 
 if TYPE_CHECKING:  # imported lazily so that `rgbt-tracker --help` stays fast
     import numpy as np
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """``--backend`` and ``--export-dir`` (tracking.backends), shared by the commands that track."""
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "tensorrt"),
+    parser.add_argument("--backend", default="torch", choices=BACKEND_NAMES,
                         help="inference backend of the dimp networks (default torch); onnxruntime / tensorrt run "
                         "the ONNX export of --export-dir, or export the checkpoint into a cache folder first")
     parser.add_argument("--export-dir", metavar="DIR", default=None,

@@ -303,23 +303,26 @@ def time_in_this_process(spec: str, backend: str, precision: str, params: str, s
     frames = list(generate_sequence(scenario))
     is_network = network_family(spec) is not None
     notes = []
-    gflops = throughput = None
-    if is_network:
+    gflops = throughput = tracker = None
+    if is_network:  # FLOPs are counted on the PyTorch backend; its tracker is then timed too when it is the row's
         torch_device = str(resolve_device(device))
-        counting, _ = build_speed_tracker(spec, device, "torch", precision if backend == "torch" else None, params)
+        counting, params_m = build_speed_tracker(spec, device, "torch", precision if backend == "torch" else None,
+                                                 params)
         if network_family(spec) == "ainet":  # one forward pass per frame; scans and fused attention counted
             from rgbt_tracker_ros.networks.flops import ainet_flops
 
             gflops = ainet_flops(counting.model)["total"] / 1e9
         else:
             gflops = tracked_frame_gflops(counting, frames)
+        tracker = counting if backend == "torch" else None
         del counting
         throughput = matmul_throughput(torch_device, precision if precision in _MATMUL_DTYPES else "fp32")
         if backend == "tensorrt":
             notes.append("FLOPs counted on the PyTorch backend (IoU gradients by autograd; tensorrt takes "
                          "finite differences: 9 IoU predictions per box instead of 1 forward + 1 backward)")
-    tracker, params_m = build_speed_tracker(spec, device, backend, precision if is_network else None,
-                                            params if is_network else None)
+    if tracker is None:
+        tracker, params_m = build_speed_tracker(spec, device, backend, precision if is_network else None,
+                                                params if is_network else None)
     init_time, times, stages, medians = time_tracker(tracker, frames, warmup, repeats)
     peak, kind = _peak_memory(device)
     stage_medians = {s: (float(np.median([f[s] for f in stages])) * 1000 if stages and all(s in f for f in stages)

@@ -1,5 +1,5 @@
-"""Online trackers behind one interface (:class:`~rgbt_tracker_ros.tracking.base.Tracker`)."""
+"""Online trackers behind one interface (:class:`~rgbt_tracker_ros.tracking.base.Tracker`).
 
-from rgbt_tracker_ros.tracking.base import Tracker, TrackResult, TrackState
-
-__all__ = ["Tracker", "TrackResult", "TrackState"]
+The package itself imports nothing, so that its torch-free parts (the backend names the CLI offers,
+:data:`~rgbt_tracker_ros.tracking.backends.BACKEND_NAMES`) cost nothing to import.
+"""

@@ -70,7 +70,8 @@ from rgbt_tracker_ros.data.decode import normalize_thermal
 from rgbt_tracker_ros.data.frames import FramePair, validate_box
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.tracking.augmentation import augment_patch, build_augmentations, feature_dropout
-from rgbt_tracker_ros.tracking.backends import InferenceBackend, create_backend
+from rgbt_tracker_ros.tracking.backends import create_backend
+from rgbt_tracker_ros.tracking.backends.base import InferenceBackend
 from rgbt_tracker_ros.tracking.base import StageClock, Tracker, TrackResult, TrackState
 from rgbt_tracker_ros.tracking.device import resolve_device
 from rgbt_tracker_ros.tracking.localization import Localization, hann2d, localize, state_for_flag

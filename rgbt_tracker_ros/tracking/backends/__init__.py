@@ -5,27 +5,34 @@ PyTorch). :func:`create_backend` is the one place that picks one.
 The exported backends need an export folder (``rgbt-tracker export CKPT --format onnx --out DIR``).
 Without one, the checkpoint is exported on first use into a cache folder keyed by the SHA-256 of its weights and
 the crop size (:func:`default_export_dir`), so ``--backend onnxruntime`` works on any checkpoint.
+
+This module imports torch only when a backend is created: the command line reads :data:`BACKEND_NAMES` and
+:data:`BACKEND_PRECISIONS` from here for its ``choices`` without paying for torch.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Union
-
-import torch
+from typing import TYPE_CHECKING, Optional, Union
 
 from rgbt_tracker_ros import __version__
 from rgbt_tracker_ros.errors import InputError
-from rgbt_tracker_ros.tracking.backends.base import InferenceBackend
-from rgbt_tracker_ros.tracking.backends.onnx_export import MANIFEST, export_onnx, weights_sha256
+
+if TYPE_CHECKING:
+    import torch
+
+    from rgbt_tracker_ros.tracking.backends.base import InferenceBackend
 
 #: Every backend name, in the order of the docs.
 BACKEND_NAMES = ("torch", "onnxruntime", "tensorrt")
 #: Precisions each backend runs (``tensorrt``: fp16 = an fp16 engine).
 BACKEND_PRECISIONS = {"torch": ("fp32", "fp16", "bf16"), "onnxruntime": ("fp32",), "tensorrt": ("fp16", "fp32")}
+#: Every precision some backend runs.
+PRECISION_NAMES = ("fp32", "bf16", "fp16")
 
 
 def check_backend(name: str) -> str:
+    """``name`` if it is a backend; :class:`InputError` naming the choices otherwise."""
     if name not in BACKEND_NAMES:
         raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")
     return name
@@ -45,6 +52,8 @@ def create_backend(name: str, model: torch.nn.Module, device: torch.device, samp
     ``precision``: default fp32 (torch, onnxruntime) / fp16 (tensorrt). ``export_dir``: the ONNX
     export to run (exported backends); ``None`` exports into :func:`default_export_dir`.
     """
+    from rgbt_tracker_ros.tracking.backends.onnx_export import MANIFEST, export_onnx, weights_sha256
+
     check_backend(name)
     precision = precision or BACKEND_PRECISIONS[name][0]
     if precision not in BACKEND_PRECISIONS[name]:
