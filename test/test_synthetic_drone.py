@@ -1,6 +1,9 @@
 """Tests of the drone-view scenario family: specs and fixed sets, full-HD frames, determinism, target
-size, look-alikes crossing the target, misregistration, night lighting and the per-frame flags."""
+size, look-alikes crossing the target, misregistration, night lighting, the per-frame flags, and the
+difficulty factors (late panning, jerks, occluders, twins, stops, turns, zoom, glare)."""
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -19,7 +22,28 @@ from rgbt_tracker_ros.data.synthetic import (
     render_frame,
     validation_specs,
 )
-from rgbt_tracker_ros.data.synthetic_drone import DRONE_FLAGS, misregistration, target_size_range
+from rgbt_tracker_ros.data.synthetic_drone import (
+    CANOPY_M,
+    DRIFT_BOUND,
+    DRIFT_PX,
+    DRONE_FLAGS,
+    GLARE,
+    JERK_PX,
+    LANE_WIDTH_M,
+    LAG_S,
+    OVERPASS_M,
+    STOP_HOLD_S,
+    STOP_RAMP_S,
+    TURN_DEG,
+    TURN_STEP,
+    ZOOM_IN,
+    ZOOM_OUT,
+    DroneDifficulty,
+    draw_difficulty,
+    misregistration,
+    plan_drone_sequence,
+    target_size_range,
+)
 from rgbt_tracker_ros.errors import InputError
 
 SMALL = dict(width=320, height=180)
@@ -34,6 +58,12 @@ def _spec(attributes=(), seed=11, frames=40, lookalikes=12, **kwargs) -> Scenari
 def _centres(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, dtype=np.float64)
     return boxes[..., :2] + boxes[..., 2:] / 2
+
+
+def _plan(attributes=(), difficulty=None, seed=11, frames=40, lookalikes=12, **kwargs):
+    """A drone plan with the given difficulty (an easy sequence when ``None``)."""
+    spec = _spec(attributes, seed=seed, frames=frames, lookalikes=lookalikes, **kwargs)
+    return plan_drone_sequence(spec, DroneDifficulty() if difficulty is None else difficulty)
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +180,7 @@ def test_stamps_flags_and_family_flag(day):
     for pair in day:
         assert set(pair.attributes) == {*ATTRIBUTES, *DRONE_FLAGS, "family_drone"}
         assert pair.attributes["family_drone"] and pair.attributes["camera_shake"]
-        for name in ("night", "pedestrians", "low_illumination", "misalignment", "full_occlusion",
-                     "partial_occlusion", "thermal_crossover"):
+        for name in ("night", "pedestrians", "low_illumination", "misalignment", "thermal_crossover"):
             assert not pair.attributes[name]
     assert np.all(np.diff([p.stamp_rgb for p in day]) > 0.5 / 30)
     night = render_frame(plan_sequence(_spec(("pedestrians", "night", "misalignment"), frames=3)), 2)
@@ -167,10 +196,12 @@ def test_lookalikes_are_seen_similar_and_one_crosses_the_target(attributes):
     plan = plan_sequence(spec)
     target, others = plan.target_boxes, plan.lookalike_boxes
     assert others.shape == (15, 60, 4)
-    camera = plan.camera
+    views = [plan.view(t) for t in range(60)]
+    low = np.array([corner for corner, _ in views])
+    high = low + np.array(spec.size) / np.array([zoom for _, zoom in views])[:, None]
     in_view = (
-        (others[..., 0] + others[..., 2] > camera[:, 0]) & (others[..., 0] < camera[:, 0] + spec.width)
-        & (others[..., 1] + others[..., 3] > camera[:, 1]) & (others[..., 1] < camera[:, 1] + spec.height)
+        (others[..., 0] + others[..., 2] > low[:, 0]) & (others[..., 0] < high[:, 0])
+        & (others[..., 1] + others[..., 3] > low[:, 1]) & (others[..., 1] < high[:, 1])
     )
     assert in_view.any(axis=1).all()  # every look-alike is seen at some time
     size = target[0, 2:].max()
@@ -210,7 +241,7 @@ def test_misregistration_shifts_thermal_and_its_ground_truth_by_the_recorded_off
     dx, dy = shift
     for registered, pair in zip(day, shifted):
         assert np.array_equal(pair.rgb, registered.rgb) and np.array_equal(pair.gt_rgb, registered.gt_rgb)
-        assert np.array_equal(pair.gt_thermal[:2], pair.gt_rgb[:2] - shift)
+        assert np.allclose(pair.gt_thermal[:2], pair.gt_rgb[:2] - shift)
         a = registered.thermal[20:160, 20:300].astype(float)
         b = pair.thermal[20 - dy : 160 - dy, 20 - dx : 300 - dx].astype(float)
         assert np.abs(a - b).mean() < 40  # the same scene, up to noise
@@ -233,8 +264,8 @@ def test_full_hd_misregistration_is_a_few_pixels():
 
 @pytest.mark.parametrize("scene", [(), ("pedestrians",)])
 def test_night_saturates_rgb_while_targets_stay_warm_in_thermal(scene):
-    day_plan = plan_sequence(_spec(scene, seed=8, frames=10))
-    night_plan = plan_sequence(_spec((*scene, "night"), seed=8, frames=10))
+    day_plan = _plan(scene, seed=8, frames=10)
+    night_plan = _plan((*scene, "night"), seed=8, frames=10)
     assert np.array_equal(day_plan.target_boxes, night_plan.target_boxes)  # the same scene and traffic
     contrast, saturated, day_saturated, near_target = [], 0, 0, 0
     for index in range(10):
@@ -254,3 +285,191 @@ def test_night_saturates_rgb_while_targets_stay_warm_in_thermal(scene):
     if not scene:
         assert near_target > 0  # the target's own and its neighbours' headlights
     assert min(contrast) > 300  # engines, bodies and people stay warm against the ground
+
+
+# ------------------------------------------------------------------------------------- difficulty
+
+
+def test_difficulty_is_drawn_from_the_seed_within_its_ranges():
+    specs = make_specs(80, family="drone") + benchmark_specs("drone") + validation_specs("drone")
+    drawn = [draw_difficulty(spec) for spec in specs]
+    assert drawn == [draw_difficulty(spec) for spec in specs]  # deterministic
+    for spec, factors in zip(specs, drawn):
+        walkers, frames = "pedestrians" in spec.attributes, spec.frames
+        assert LAG_S[0] <= factors.lag_s <= LAG_S[1] and DRIFT_PX[0] <= factors.drift_px <= DRIFT_PX[1]
+        assert DRIFT_BOUND[0] <= factors.drift_bound <= DRIFT_BOUND[1] and len(factors.jerks) <= 3
+        assert all(JERK_PX[0] - 1e-9 <= np.hypot(dx, dy) <= JERK_PX[1] + 1e-9 for _, dx, dy in factors.jerks)
+        size_range = CANOPY_M if walkers else OVERPASS_M
+        assert size_range[0] <= factors.occluder_m <= size_range[1]
+        assert not factors.twin or factors.crossing == factors.occlusion
+        assert (factors.glare == 1.0) == ("night" not in spec.attributes) and factors.glare <= GLARE[1]
+        busy = [factors.crossing] + ([factors.occlusion] if factors.occlusion is not None else [])
+        guard = 1.5 * spec.fps / (frames - 1)
+        if factors.stop is not None:
+            start, hold = factors.stop
+            assert STOP_HOLD_S[0] <= hold <= STOP_HOLD_S[1]
+            end = start + (hold + 2 * STOP_RAMP_S) * spec.fps / (frames - 1)
+            assert all(moment < start - guard or moment > end + guard for moment in busy)
+        if factors.turn is not None:
+            assert walkers and TURN_DEG[0] <= np.degrees(abs(factors.turn[1])) <= TURN_DEG[1]
+            assert all(abs(moment - factors.turn[0]) > guard for moment in busy)
+        if factors.zoom is not None:
+            factor = factors.zoom[2]
+            assert ZOOM_OUT[0] <= factor <= ZOOM_OUT[1] or ZOOM_IN[0] <= factor <= ZOOM_IN[1]
+    for name in ("occlusion", "stop", "zoom"):  # each factor in some sequences, not in all
+        assert 0.2 < np.mean([getattr(factors, name) is not None for factors in drawn]) < 0.9
+    assert 0.2 < np.mean([factors.twin for factors in drawn]) < 0.6
+    assert any(factors.turn is not None for factors in drawn) and any(not factors.jerks for factors in drawn)
+    night = ScenarioSpec("n", 7, attributes=("night", "misalignment"), family="drone")
+    day_factors, night_factors = draw_difficulty(ScenarioSpec("d", 7, family="drone")), draw_difficulty(night)
+    assert night_factors.glare > 1.0 and day_factors == dataclasses.replace(night_factors, glare=1.0)
+
+
+def test_plans_are_deterministic_and_keep_the_target_in_view():
+    for seed in range(12):
+        attributes = ("pedestrians",) if seed % 2 else ()
+        plan = plan_sequence(_spec(attributes, seed=seed, frames=150, lookalikes=6))
+        again = plan_sequence(_spec(attributes, seed=seed, frames=150, lookalikes=6))
+        assert np.array_equal(plan.camera, again.camera) and np.array_equal(plan.zoom, again.zoom)
+        assert np.array_equal(plan.lookalike_boxes, again.lookalike_boxes)
+        boxes = np.array([plan.image_box(t) for t in range(150)])
+        unclipped = np.array([
+            np.r_[(plan.target_boxes[t, :2] - plan.view(t)[0]) * plan.zoom[t], plan.target_boxes[t, 2:] * plan.zoom[t]]
+            for t in range(150)
+        ])
+        assert np.allclose(boxes, unclipped)  # never cut by the image border
+
+
+def _image_centre(plan, index: int, thermal: bool = False) -> np.ndarray:
+    box = plan.image_box(index, thermal)
+    return box[:2] + box[2:] / 2
+
+
+def test_a_jerk_moves_the_target_across_the_image_by_its_size_and_flags_fast_motion():
+    jerk = DroneDifficulty(jerks=((0.5, 60.0, 0.0),))
+    size = dict(width=1920, height=1080)
+    calm, jerked = _plan(frames=60, lookalikes=4, **size), _plan(difficulty=jerk, frames=60, lookalikes=4, **size)
+    at = round(0.5 * 59)
+    moved = np.array([_image_centre(jerked, t) - _image_centre(calm, t) for t in range(60)])
+    assert np.allclose(moved[: at - 1], 0, atol=1.0)  # the same before the jerk
+    assert abs(moved[at + 1, 0] + 60) <= 1.0 and abs(moved[at + 1, 1]) <= 1.0  # the camera moved 60 px
+    recovery = moved[at + 1 + 18, 0]  # 0.6 s later: down to 1/e
+    assert abs(recovery + 60 / np.e) <= 1.5
+    assert jerked.flags["fast_motion"][at : at + 2].all() and not calm.flags["fast_motion"].any()
+
+
+def test_late_panning_lags_the_target_and_a_stop_moves_it_across_the_image():
+    size = dict(width=1920, height=1080)
+    cruising = _plan(frames=90, lookalikes=4, **size)
+    lagging = _plan(difficulty=DroneDifficulty(lag_s=0.5), frames=90, lookalikes=4, **size)
+    step = np.diff(cruising.target_boxes[:, :2].astype(float), axis=0).mean(axis=0)
+    gain = 1 - np.exp(-1 / (0.5 * 30))
+    lag = np.array([_image_centre(lagging, t) - _image_centre(cruising, t) for t in range(90)])
+    assert np.allclose(lag, step * (1 - gain) / gain, atol=1.0)  # constant lag behind the camera centre
+    stopping = _plan(difficulty=DroneDifficulty(lag_s=0.5, stop=(0.2, 1.0)), frames=150, lookalikes=4, **size)
+    world = stopping.target_boxes[:, :2].astype(float)
+    speed = np.linalg.norm(np.diff(world, axis=0), axis=1)
+    begin = round(0.2 * 149)
+    standing = slice(begin + round(STOP_RAMP_S * 30) + 2, begin + round((STOP_RAMP_S + 1.0) * 30) - 2)
+    assert speed[standing].max() <= 1.0 and speed[:begin].min() >= 0.5 * np.linalg.norm(step)
+    # while it stands, the late camera catches up: the target crosses the image by about its lag
+    shift = _image_centre(stopping, standing.stop) - _image_centre(stopping, begin)
+    assert 0.6 * np.linalg.norm(lag[0]) <= np.linalg.norm(shift) <= 1.6 * np.linalg.norm(lag[0]) + 4
+    offset = _centres(stopping.lookalike_boxes) - _centres(stopping.target_boxes)
+    normal = np.array([-stopping.direction[1], stopping.direction[0]])
+    same_lane = np.abs(offset @ normal) < 0.5 * LANE_WIDTH_M * stopping.ppm
+    assert same_lane.any()  # the target's lane has other cars, and none drives through it:
+    assert np.abs(offset @ stopping.direction)[same_lane].min() >= 5.5 * stopping.ppm
+
+
+def _without(plan, **fields):
+    return dataclasses.replace(plan, **fields)
+
+
+def _difference(a, b, box) -> tuple[float, float]:
+    """Mean absolute RGB and thermal difference of two frame pairs inside ``box`` (image px)."""
+    x, y, w, h = np.rint(box).astype(int)
+    rgb = np.abs(a.rgb[y : y + h, x : x + w].astype(float) - b.rgb[y : y + h, x : x + w]).mean()
+    thermal = np.abs(a.thermal[y : y + h, x : x + w].astype(float) - b.thermal[y : y + h, x : x + w]).mean()
+    return rgb, thermal
+
+
+@pytest.mark.parametrize("attributes, size_m", [((), 14.0), (("pedestrians", "night"), 3.0)])
+def test_an_occluder_covers_the_target_in_both_images_while_flagged_hidden(attributes, size_m):
+    hidden = DroneDifficulty(occlusion=0.5, occluder_m=size_m)
+    plan = _plan(attributes, hidden, seed=3, frames=120, lookalikes=6)
+    full, partial = plan.flags["full_occlusion"], plan.flags["partial_occlusion"]
+    assert full.sum() >= 5 and partial.any() and not full[0] and round(0.5 * 119) in np.flatnonzero(full)
+    assert np.array_equal(full, plan.occluded_fraction >= 1.0)
+    no_target = _without(plan, objects=plan.objects[:-1])
+    no_occluder = _without(plan, occluders=())
+    for index in (np.flatnonzero(full)[[0, -1]].tolist() + [int(np.flatnonzero(~full & ~partial)[0])]):
+        pair = render_frame(plan, index)
+        assert pair.gt_rgb is not None  # a hidden target keeps its true box
+        assert np.array_equal(pair.gt_rgb, plan.image_box(index))
+        rgb, thermal = _difference(pair, render_frame(no_target, index), pair.gt_rgb)
+        seen_rgb, seen_thermal = _difference(render_frame(no_occluder, index),
+                                             render_frame(_without(no_occluder, objects=plan.objects[:-1]), index),
+                                             pair.gt_rgb)
+        assert seen_rgb > 8 and seen_thermal > 100  # without the occluder the target shows
+        if full[index]:
+            assert rgb < 0.05 * seen_rgb and thermal < 0.05 * seen_thermal  # the occluder hides it
+        else:
+            assert rgb > 0.5 * seen_rgb
+
+
+def test_the_twin_looks_like_the_target_and_passes_it_while_it_is_hidden():
+    twin = DroneDifficulty(occlusion=0.5, occluder_m=14.0, crossing=0.5, twin=True)
+    plan = _plan((), twin, seed=4, frames=120, lookalikes=6)
+    target, first = plan.objects[-1].sprites[0], plan.objects[0].sprites[0]
+    assert np.abs(np.median(target.rgb[target.alpha > 0.9], axis=0)
+                  - np.median(first.rgb[first.alpha > 0.9], axis=0)).max() < 12
+    offset = _centres(plan.lookalike_boxes[0]) - _centres(plan.target_boxes)
+    along = offset @ plan.direction
+    slope, intercept = np.polyfit(np.arange(120), along, 1)  # both drive at constant speeds
+    level = -intercept / slope
+    assert abs(level - 0.5 * 119) <= 1 and plan.flags["full_occlusion"][round(level)]
+    assert np.abs(offset[round(level)]).max() < 3 * plan.target_boxes[0, 2:].max()
+
+
+def test_a_walker_turns_by_the_drawn_angle_and_its_sprite_turns_with_it():
+    angle = np.radians(60.0)
+    plan = _plan(("pedestrians",), DroneDifficulty(turn=(0.3, angle)), seed=2, frames=150, lookalikes=6)
+    path = _centres(plan.target_boxes)
+    before, after = path[40] - path[10], path[149] - path[120]
+    turned = np.arctan2(after[1], after[0]) - np.arctan2(before[1], before[0])
+    assert abs((turned + np.pi) % (2 * np.pi) - np.pi - angle) < np.radians(8)
+    assert len(plan.target.sprites) == round(angle / TURN_STEP) + 1
+    assert plan.target.poses[0] != plan.target.poses[-1]
+
+
+@pytest.mark.parametrize("factor", [0.6, 1.6])
+def test_zoom_scales_the_target_and_annotations_match_the_rendered_target(factor):
+    zoom = DroneDifficulty(zoom=(0.2, 1.0, factor))
+    plan = _plan(("pedestrians", "night", "misalignment"), zoom, seed=6, frames=80, lookalikes=4, width=640,
+                 height=360)  # no shadows or lights around the target
+    assert plan.zoom[0] == 1.0 and abs(plan.zoom[-1] - factor) < 1e-9
+    first, last = plan.image_box(0), plan.image_box(79)
+    assert np.allclose(last[2:] / first[2:], factor, rtol=0.05)
+    assert plan.flags["scale_change"][-1] and not plan.flags["scale_change"][0]
+    no_target = _without(plan, objects=plan.objects[:-1])
+    for index in (0, 79):
+        pair, empty = render_frame(plan, index), render_frame(no_target, index)
+        for image, bare, box, level in ((pair.rgb, empty.rgb, pair.gt_rgb, 2), (pair.thermal, empty.thermal,
+                                                                                pair.gt_thermal, 60)):
+            changed = np.abs(image.astype(float) - bare).reshape(image.shape[0], image.shape[1], -1).max(axis=2) > level
+            assert changed.sum() > 20  # same noise: only the target's pixels differ
+            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+            seen = np.array([cols[0], rows[0], cols[-1] + 1 - cols[0], rows[-1] + 1 - rows[0]], dtype=float)
+            # the annotation is where the target is drawn (its edges blurred by resampling and optics)
+            assert np.abs(_centres(seen) - _centres(box)).max() <= 1.5
+            assert np.abs(seen[2:] - box[2:]).max() <= 2 + 2 * plan.zoom[index]
+        assert np.allclose(pair.gt_thermal[:2], pair.gt_rgb[:2] - plan.misalignment)
+
+
+def test_glare_widens_the_headlights_that_saturate_rgb_at_night():
+    saturated = []
+    for glare in (1.0, GLARE[1]):
+        plan = _plan(("night",), DroneDifficulty(glare=glare), seed=8, frames=3, width=960, height=540)
+        saturated.append(sum((render_frame(plan, t).rgb == 255).all(axis=2).sum() for t in range(3)))
+    assert saturated[1] > 1.5 * saturated[0]

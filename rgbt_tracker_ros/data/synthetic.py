@@ -132,6 +132,7 @@ _STREAMS = {
             "scene", "target", "path", "scale", "fast", "distractor", "occlusion", "crossover",
             "shake", "misalignment", "stamps", "sensor", "combine", "light",
             "drone_layout", "drone_objects", "drone_camera", "drone_night", "drone_sensor", "lookalikes",
+            "drone_difficulty",
         )
     )
 }

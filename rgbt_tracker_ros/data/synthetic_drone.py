@@ -19,10 +19,23 @@ the target (an overtaking car in a neighbouring lane, a walker 1.2-1.7 target si
 between 30 and 70 % of the sequence; the others are placed at random where the camera sees them at
 some time, without overlapping.
 
-Platform. The camera follows the target, its offset from it wandering slowly (at most 18 % of the
-image from the centre, at most 0.6 px per frame at 1080 px), and shakes (a slow wobble of about
-2.5 px and a per-frame jitter of about 0.8 px at 1080 px): flag ``camera_shake`` on every frame.
-Motion is an integer translation of the view; the image is not rotated or rescaled.
+Platform. The camera follows the target late (a first-order lag), its offset from it wandering, is
+jerked, and shakes (a slow wobble of about 2.5 px and a per-frame jitter of about 0.8 px at 1080 px):
+flag ``camera_shake`` on every frame. The target's box is always kept inside the image. Motion is an
+integer translation of the view, and a zoom about the image centre (bilinear resampling) when the
+altitude changes; the image is not rotated.
+
+Difficulty (:class:`DroneDifficulty`, drawn per sequence from its seed by :func:`draw_difficulty`;
+ranges in the constants above): late panning (time constant 0.2-1.2 s), the offset's wander (0.6-3
+px/frame within 18-32 % of the image), 0-3 platform jerks of 30-80 px, an occluder over the target's
+path in 3 of 4 sequences (an overpass deck 8-16 m wide over the road, a tree canopy 2-3.5 m across
+over a walker's path; drawn over everything in both cameras), in half of those a twin (the passing
+look-alike with the target's colour) passing it while it is hidden, stops (half of the vehicles, a
+third of the walkers: braking to a halt, 0.5-2 s standing, pulling away; cars in the target's lane
+stay clear of it), walkers' turns (35-90 degrees over 1.5 s; stops and turns keep 1.5 s from the
+crossing and the occlusion), a zoom in half of the sequences (to 0.6-0.85 or 1.2-1.6 over 2-5 s, the
+target's longer side kept within 14-150 px), and headlight glare at night (halo reach and beam x1-2.5).
+While the target is hidden its ground truth stays its true box, as in the ``basic`` family.
 
 Light. By day: sunlight with shadows of buildings, trees, cars and people (which also darken the
 objects in them; shaded ground is cooler in thermal). By night: a dark sky (5-10 % of daylight), pools
@@ -43,18 +56,20 @@ random direction, recorded in :attr:`DronePlan.misalignment`; each camera has it
 (``gt_thermal = gt_rgb - misalignment`` while the target is in view), as RGBT234 annotates it.
 
 Flags per frame (``FramePair.attributes``): the ``basic`` flags (``distractor``: a look-alike in view
-within 2 target sizes; ``fast_motion``, ``scale_change`` by the ``basic`` thresholds; the occlusion and
-crossover flags are never set), ``pedestrians`` and ``night``, and ``family_drone``.
+within 2 target sizes; ``fast_motion`` and ``scale_change`` by the ``basic`` thresholds in image
+space; ``partial_occlusion`` and ``full_occlusion`` from the share of the target's mask under an
+occluder, as in ``basic``; thermal crossover is never set), ``pedestrians`` and ``night``, and
+``family_drone``.
 
-Not modelled: camera rotation, zoom, perspective or lens distortion (a nadir view translated by whole
-pixels); occlusion of the target (it is drawn last, nothing passes over it: no bridges, no
-canopies over paths); parked or oncoming vehicles, lane changes, turning or stopping traffic,
-pedestrians turning or meeting; motion blur, rolling shutter, exposure control and bloom beyond fixed
+Not modelled: camera rotation, perspective or lens distortion (a nadir view); look-alikes covering
+the target (objects on the ground never overlap in a nadir view; no tall trucks seen obliquely);
+occluders' shadows; parked or oncoming vehicles, lane changes, vehicles turning, traffic other than
+the target stopping, walkers meeting; motion blur, rolling shutter, exposure control and bloom beyond
 halos; a thermal sensor of lower resolution than the RGB one (it is blurred, not subsampled), thermal
 reflections, people cooler than sun-heated pavement (no thermal crossover); weather.
 
-Determinism and streams: everything follows from the spec; scene layout, objects, camera, night
-lighting and sensor draw from separate streams, so the same seed by day and by night, or registered
+Determinism and streams: everything follows from the spec; scene layout, objects, camera, difficulty,
+night lighting and sensor draw from separate streams, so the same seed by day and by night, or registered
 and misregistered, shows the same scene with the same traffic.
 """
 from __future__ import annotations
@@ -71,6 +86,7 @@ from rgbt_tracker_ros.data.synthetic import (
     ATTRIBUTES,
     DISTRACTOR_NEAR,
     FAST_MOTION_PX,
+    PARTIAL_OCCLUSION_MIN,
     SCALE_CHANGE_RATIO,
     THERMAL_COLUMN_FPN,
     THERMAL_NOISE,
@@ -102,6 +118,33 @@ MAX_CANVAS_PIXELS = 48_000_000
 #: Share of look-alikes with the target's colour (the others draw from the common palette).
 SAME_COLOUR_SHARE = 0.35
 RGB_NOISE_DAY, RGB_NOISE_NIGHT = 2.0, 6.0
+
+# Difficulty factors (per sequence, drawn by :func:`draw_difficulty`; px at a 1080 px short side).
+#: Time constant (s) of the platform's late panning after the target, and its cap as a share of the
+#: short side of the lag it may build at the target's top speed.
+LAG_S, LAG_MAX_SHARE = (0.2, 1.2), 0.2
+#: Top speed (px/frame) and bound (share of the image from the centre) of the camera offset's wander.
+DRIFT_PX, DRIFT_BOUND = (0.6, 3.0), (0.18, 0.32)
+#: Platform jerks: how many, their size (px, reached in 2 frames) and the time constant (s) of the
+#: recovery.
+JERKS, JERK_PX, JERK_RECOVERY_S = (0, 3), (30.0, 80.0), 0.6
+#: Share of sequences with an occluder over the target's path; its size along the path (m): an
+#: overpass deck over the road, a tree canopy over a walker's path.
+OCCLUSION_SHARE, OVERPASS_M, CANOPY_M = 0.75, (8.0, 16.0), (2.0, 3.5)
+#: Share of occluded sequences where the passing look-alike is the target's twin and passes it while
+#: it is hidden.
+TWIN_SHARE = 0.5
+#: Stops (vehicles, walkers): share of sequences, time standing (s), braking and pulling away (s).
+STOP_SHARE, WALKER_STOP_SHARE, STOP_HOLD_S, STOP_RAMP_S = 0.5, 0.35, (0.5, 2.0), 0.7
+#: Walkers' turns: share of sequences, angle (degrees, either way), duration (s).
+TURN_SHARE, TURN_DEG, TURN_S = 0.6, (35.0, 90.0), 1.5
+#: Zoom (altitude change): share of sequences, final factor (out or in), duration of the change (s),
+#: and the target's longer side (px) that it must keep.
+ZOOM_SHARE, ZOOM_OUT, ZOOM_IN, ZOOM_S, ZOOM_TARGET_PX = 0.5, (0.6, 0.85), (1.2, 1.6), (2.0, 5.0), (14.0, 150.0)
+#: Night: factor on the size and strength of headlight halos and beams.
+GLARE = (1.0, 2.5)
+#: Events (stops, turns) keep this far (s) from the crossing and from the middle of the occlusion.
+EVENT_GUARD_S = 1.5
 
 # Common car colours (albedo, 0..255) and how often they occur.
 _CAR_COLOURS = np.array(
@@ -147,6 +190,103 @@ _LABEL = {name: index for index, name in enumerate(_MATERIALS)}
 _ROOFS = ("roof_gravel", "roof_tiles", "roof_metal", "roof_dark")
 
 
+@dataclass(frozen=True)
+class DroneDifficulty:
+    """What makes a drone sequence hard (module doc); times are fractions of the sequence (0: first
+    frame, 1: last), sizes px at a 1080 px short side. ``DroneDifficulty()`` is an easy sequence: the
+    camera follows closely, nothing hides or stops the target, no jerks, no zoom.
+
+    Attributes:
+        lag_s: time constant of the platform's panning after the target (0: none).
+        drift_px / drift_bound: top speed (px/frame) and bound (share of the image) of the camera
+            offset's wander.
+        jerks: ``(time, dx, dy)`` sudden platform moves, each reached in 2 frames and recovered with
+            time constant :data:`JERK_RECOVERY_S`.
+        crossing: when the passing look-alike is level with the target.
+        occlusion: when the target is in the middle of the occluder (``None``: no occluder).
+        occluder_m: the occluder's size along the target's path (m).
+        twin: the passing look-alike looks like the target (same colour, size within 3 %).
+        stop: ``(time braking starts, seconds standing)``.
+        turn: ``(time the turn starts, angle in radians)`` (walkers).
+        zoom: ``(time the change starts, seconds it takes, final factor)``.
+        glare: factor on headlight halos and beams at night.
+    """
+
+    lag_s: float = 0.0
+    drift_px: float = DRIFT_PX[0]
+    drift_bound: float = DRIFT_BOUND[0]
+    jerks: tuple[tuple[float, float, float], ...] = ()
+    crossing: float = 0.5
+    occlusion: Optional[float] = None
+    occluder_m: float = 0.0
+    twin: bool = False
+    stop: Optional[tuple[float, float]] = None
+    turn: Optional[tuple[float, float]] = None
+    zoom: Optional[tuple[float, float, float]] = None
+    glare: float = 1.0
+
+
+def _free_start(
+    rng: np.random.Generator, length: float, busy: list[tuple[float, float]], guard: float
+) -> Optional[float]:
+    """A start time for an event of ``length`` (fractions) within 5-95 % of the sequence that stays
+    ``guard`` away from every ``busy`` interval; ``None`` when there is none."""
+    starts = np.linspace(0.05, 0.95 - length, 181)
+    free = np.ones(len(starts), dtype=bool)
+    for low, high in busy:
+        free &= (starts + length < low - guard) | (starts > high + guard)
+    return float(rng.choice(starts[free])) if length < 0.9 and free.any() else None
+
+
+def draw_difficulty(spec: ScenarioSpec) -> DroneDifficulty:
+    """The difficulty factors of a drone ``spec``, drawn from its seed alone (the constants above): the
+    same for a seed by day and night, registered or not."""
+    rng = _rng(spec.seed, "drone_difficulty")
+    walkers = "pedestrians" in spec.attributes
+    to_fraction = spec.fps * 1.0 / max(spec.frames - 1, 1)  # seconds -> fraction of the sequence
+    occlusion = float(rng.uniform(0.35, 0.7)) if rng.random() < OCCLUSION_SHARE else None
+    occluder_m = float(rng.uniform(*(CANOPY_M if walkers else OVERPASS_M)))
+    twin = occlusion is not None and rng.random() < TWIN_SHARE
+    crossing = occlusion if twin else float(rng.uniform(0.3, 0.7))
+    busy = [(crossing, crossing)] + ([(occlusion, occlusion)] if occlusion is not None else [])
+    guard = EVENT_GUARD_S * to_fraction
+    stop = turn = None
+    if rng.random() < (WALKER_STOP_SHARE if walkers else STOP_SHARE):
+        hold = float(rng.uniform(*STOP_HOLD_S))
+        length = (hold + 2 * STOP_RAMP_S) * to_fraction
+        start = _free_start(rng, length, busy, guard)
+        if start is not None:
+            stop = (start, hold)
+            busy.append((start, start + length))
+    if walkers and rng.random() < TURN_SHARE:
+        angle = math.radians(rng.uniform(*TURN_DEG)) * (1 if rng.random() < 0.5 else -1)
+        start = _free_start(rng, TURN_S * to_fraction, busy, guard)
+        turn = (start, angle) if start is not None else None
+    jerks = tuple(
+        (float(rng.uniform(0.1, 0.9)), *(rng.uniform(*JERK_PX) * np.array([math.cos(a), math.sin(a)])).tolist())
+        for a in rng.uniform(0, 2 * np.pi, int(rng.integers(JERKS[0], JERKS[1] + 1)))
+    )
+    zoom = None
+    if rng.random() < ZOOM_SHARE:
+        seconds = float(rng.uniform(*ZOOM_S))
+        factor = float(rng.uniform(*(ZOOM_OUT if rng.random() < 0.5 else ZOOM_IN)))
+        zoom = (float(rng.uniform(0.1, max(0.1, 0.9 - seconds * to_fraction))), seconds, factor)
+    return DroneDifficulty(
+        lag_s=float(rng.uniform(*LAG_S)),
+        drift_px=float(rng.uniform(*DRIFT_PX)),
+        drift_bound=float(rng.uniform(*DRIFT_BOUND)),
+        jerks=jerks,
+        crossing=crossing,
+        occlusion=occlusion,
+        occluder_m=occluder_m,
+        twin=twin,
+        stop=stop,
+        turn=turn,
+        zoom=zoom,
+        glare=float(rng.uniform(*GLARE)) if "night" in spec.attributes else 1.0,
+    )
+
+
 def target_size_range(width: int, height: int) -> tuple[float, float]:
     """Range of the longer side of the target's box (px) for an image size (:data:`TARGET_PX`)."""
     scale = min(width, height) / FULL_HD_SHORT
@@ -183,14 +323,18 @@ class _PersonLook:
     head_heat_night: float
 
 
-def _vehicle_look(rng: np.random.Generator, like: Optional[_VehicleLook] = None) -> _VehicleLook:
-    """A car; a look-alike of ``like`` has its size +-10 % and, for a third, its colour."""
+def _vehicle_look(
+    rng: np.random.Generator, like: Optional[_VehicleLook] = None, twin: bool = False
+) -> _VehicleLook:
+    """A car; a look-alike of ``like`` has its size +-10 % and, for a third, its colour; its ``twin``
+    its colour and its size +-3 %."""
     palette = _CAR_COLOURS[rng.choice(len(_CAR_COLOURS), p=_CAR_WEIGHTS)]
     if like is None:
         length, width, colour = rng.uniform(4.2, 4.9), rng.uniform(1.75, 1.95), palette
     else:
-        length, width = like.length * rng.uniform(0.9, 1.1), like.width * rng.uniform(0.95, 1.05)
-        same = rng.random() < SAME_COLOUR_SHARE
+        spread = 0.03 if twin else 0.1
+        length, width = like.length * rng.uniform(1 - spread, 1 + spread), like.width * rng.uniform(0.95, 1.05)
+        same = twin or rng.random() < SAME_COLOUR_SHARE
         colour = np.clip(like.colour + rng.uniform(-6, 6, 3), 0, 255) if same else palette
     darkness = 1.0 - float(np.mean(colour)) / 255.0
     return _VehicleLook(
@@ -205,10 +349,13 @@ def _vehicle_look(rng: np.random.Generator, like: Optional[_VehicleLook] = None)
     )
 
 
-def _person_look(rng: np.random.Generator, like: Optional[_PersonLook] = None) -> _PersonLook:
-    """A walker seen from above; a look-alike of ``like`` has, for a third, its clothing colour."""
+def _person_look(
+    rng: np.random.Generator, like: Optional[_PersonLook] = None, twin: bool = False
+) -> _PersonLook:
+    """A walker seen from above; a look-alike of ``like`` has, for a third (a ``twin`` always), its
+    clothing colour."""
     palette = _CLOTHING[rng.integers(len(_CLOTHING))]
-    if like is not None and rng.random() < SAME_COLOUR_SHARE:
+    if like is not None and (twin or rng.random() < SAME_COLOUR_SHARE):
         clothing = np.clip(like.clothing + rng.uniform(-8, 8, 3), 0, 255)
     else:
         clothing = palette
@@ -317,6 +464,7 @@ class _Conditions:
     thermal_sigma: float
     sun: np.ndarray  # unit vector along which shadows fall (image px)
     shadow_per_m: float  # shadow length per metre of height
+    glare: float = 1.0  # factor on headlight halos and beams
 
 
 def _finish_sprite(
@@ -379,7 +527,7 @@ def _vehicle_sprite(
     heat += look.engine_heat * np.exp(-(((front - 0.68) / 0.22) ** 2) - (b / (0.35 * width)) ** 2)
     heat[glass] -= 250
     heat += 350 * np.exp(-(((front + 0.97) / 0.06) ** 2) - ((b - 0.3 * width) / (0.12 * width)) ** 2)
-    glow = _vehicle_glow(look, heading, ppm) if conditions.night else None
+    glow = _vehicle_glow(look, heading, ppm, conditions.glare) if conditions.night else None
     shadow = None
     if not conditions.night:
         offset = conditions.sun * conditions.shadow_per_m * 1.4  # a car is about 1.4 m high
@@ -388,20 +536,22 @@ def _vehicle_sprite(
     return _finish_sprite(rgb, alpha, heat, centre, conditions, glow, shadow)
 
 
-def _vehicle_glow(look: _VehicleLook, heading: float, ppm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Head and tail lights (saturating cores with halos) and the headlight beam on the road ahead."""
-    length, width, beam = look.length, look.width, 9.0
-    a, b, centre = _grid((-length / 2 - 1.2, length / 2 + beam, -width / 2 - 2.0, width / 2 + 2.0), heading, ppm)
+def _vehicle_glow(look: _VehicleLook, heading: float, ppm: float, glare: float) -> tuple[np.ndarray, np.ndarray]:
+    """Head and tail lights (saturating cores with halos) and the headlight beam on the road ahead;
+    ``glare`` scales the headlight halo's reach and the beam's strength and length."""
+    length, width, beam = look.length, look.width, 9.0 * glare
+    reach = 2.0 * glare
+    a, b, centre = _grid((-length / 2 - 1.2, length / 2 + beam, -width / 2 - reach, width / 2 + reach), heading, ppm)
     head, tail = np.array([1.0, 0.95, 0.8], np.float32), np.array([1.0, 0.12, 0.08], np.float32)
     glow = np.zeros(a.shape + (3,), dtype=np.float32)
     for lateral in (-(width / 2 - 0.32), width / 2 - 0.32):
         to_head = np.hypot(a - (length / 2 - 0.12), b - lateral) * ppm
         to_tail = np.hypot(a + (length / 2 - 0.1), b - lateral) * ppm
-        headlight = 3500 * _blob(to_head, max(0.8, 0.14 * ppm)) + 220 * _blob(to_head, max(2.0, 0.6 * ppm))
+        headlight = 3500 * _blob(to_head, max(0.8, 0.14 * ppm)) + 220 * _blob(to_head, max(2.0, 0.6 * glare * ppm))
         taillight = 1400 * _blob(to_tail, max(0.8, 0.1 * ppm)) + 70 * _blob(to_tail, max(1.5, 0.4 * ppm))
         glow += headlight[..., None] * head + taillight[..., None] * tail
     ahead = np.maximum(a - length / 2, 0)
-    beam_light = 100 * np.exp(-ahead / 6.0) * np.exp(-((b / (0.7 + 0.3 * ahead)) ** 2)) * (1 - np.exp(-ahead / 0.5))
+    beam_light = 100 * glare * np.exp(-ahead / (6.0 * glare)) * np.exp(-((b / (0.7 + 0.3 * ahead)) ** 2)) * (1 - np.exp(-ahead / 0.5))
     glow += beam_light[..., None] * head
     return glow, centre
 
@@ -462,36 +612,97 @@ def _capsule(a: np.ndarray, b: np.ndarray, offset_px: np.ndarray, heading: float
 
 @dataclass(frozen=True)
 class DroneObject:
-    """An object and where its sprite patch's top-left is in the world, per frame (int)."""
+    """An object: its sprite at each heading it takes, which one it shows per frame (``poses``,
+    ``(frames,)`` int) and where that sprite's top-left is in the world per frame (``origins``, int)."""
 
-    sprite: DroneSprite
+    sprites: tuple[DroneSprite, ...]
     origins: np.ndarray
+    poses: np.ndarray
+
+    def sprite(self, index: int) -> DroneSprite:
+        """The sprite shown at frame ``index``."""
+        return self.sprites[int(self.poses[index])]
 
     @property
     def boxes(self) -> np.ndarray:
         """``(frames, 4)`` int world boxes ``[x, y, w, h]``."""
-        xy = self.origins + self.sprite.box[:2]
-        return np.concatenate([xy, np.broadcast_to(self.sprite.box[2:], xy.shape)], axis=1)
+        table = np.stack([sprite.box for sprite in self.sprites])[self.poses]
+        return np.concatenate([self.origins + table[:, :2], table[:, 2:]], axis=1)
 
 
-def _camera_offsets(rng: np.random.Generator, frames: int, width: int, height: int) -> np.ndarray:
-    """Offset of the image centre from the target, wandering slowly within +-18 % of the image."""
+def _place(sprites: list[DroneSprite], path: np.ndarray, poses: Optional[np.ndarray] = None) -> DroneObject:
+    """An object whose position (its sprite's ``centre``) follows ``path`` ``(frames, 2)``."""
+    poses = np.zeros(len(path), dtype=np.int64) if poses is None else poses
+    centres = np.stack([sprite.centre for sprite in sprites])[poses]
+    return DroneObject(sprites=tuple(sprites), origins=np.rint(path - centres).astype(np.int64), poses=poses)
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _speed_factor(frames: int, fps: float, stop: Optional[tuple[float, float]]) -> np.ndarray:
+    """Per frame, the target's speed as a share of its cruising speed: 1, or braking to a halt over
+    :data:`STOP_RAMP_S`, standing, and pulling away (``stop = (start, seconds standing)``)."""
+    if stop is None:
+        return np.ones(frames)
+    t = np.arange(frames) - stop[0] * (frames - 1)
+    ramp, hold = STOP_RAMP_S * fps, stop[1] * fps
+    return 1.0 - _smoothstep(t / ramp) + _smoothstep((t - ramp - hold) / ramp)
+
+
+def _integrate(velocities: np.ndarray) -> np.ndarray:
+    """Positions ``(frames, 2)`` from 0 at frame 0 moving by ``velocities[t]`` from frame ``t`` to ``t + 1``."""
+    return np.concatenate([np.zeros((1, 2)), np.cumsum(velocities[:-1], axis=0)])
+
+
+def _zoom(frames: int, fps: float, zoom: Optional[tuple[float, float, float]], side_px: float, scale: float):
+    """Per-frame zoom factor: 1, or changing smoothly (geometrically) to the final factor, which is
+    limited so that the target's longer side (``side_px`` at zoom 1) stays in :data:`ZOOM_TARGET_PX`."""
+    if zoom is None:
+        return np.ones(frames)
+    start, seconds, factor = zoom
+    low, high = max(MIN_TARGET_PX, ZOOM_TARGET_PX[0] * scale), ZOOM_TARGET_PX[1] * scale
+    factor = float(np.clip(factor, low / side_px, high / side_px))
+    progress = _smoothstep((np.arange(frames) - start * (frames - 1)) / max(seconds * fps, 1.0))
+    return factor**progress
+
+
+def _camera_offsets(
+    rng: np.random.Generator, frames: int, width: int, height: int, top_speed: float, bound_share: float
+) -> np.ndarray:
+    """Offset of the image centre from the target, wandering within ``bound_share`` of the image from
+    the centre at up to ``top_speed`` px/frame (at 1080 px)."""
     scale = min(width, height) / FULL_HD_SHORT
-    bound = np.array([0.18 * width, 0.18 * height])
+    bound = bound_share * np.array([width, height])
     offsets = np.empty((frames, 2))
     offsets[0] = rng.uniform(-0.1, 0.1, 2) * np.array([width, height])
     velocity = np.zeros(2)
-    steps = rng.normal(0.0, 0.04 * scale, (frames, 2))
+    top = top_speed * scale
+    steps = rng.normal(0.0, top / 15, (frames, 2))
     for t in range(1, frames):
         velocity = 0.97 * velocity + steps[t]
         speed = np.linalg.norm(velocity)
-        if speed > 0.6 * scale:
-            velocity *= 0.6 * scale / speed
+        if speed > top:
+            velocity *= top / speed
         position = offsets[t - 1] + velocity
         beyond = np.abs(position) > bound
         velocity[beyond] *= -1
         offsets[t] = np.clip(position, -bound, bound)
     return offsets
+
+
+def _jerks(jerks: tuple, frames: int, fps: float, scale: float) -> np.ndarray:
+    """``(frames, 2)`` camera displacement of sudden platform moves: each reached in 2 frames, then
+    recovered with time constant :data:`JERK_RECOVERY_S`."""
+    t = np.arange(frames, dtype=np.float64)
+    moved = np.zeros((frames, 2))
+    for time, dx, dy in jerks:
+        since = t - round(time * (frames - 1))
+        shape = np.clip((since + 1) / 2, 0, 1) * np.exp(-np.maximum(since - 1, 0) / (JERK_RECOVERY_S * fps))
+        moved += shape[:, None] * np.array([dx, dy]) * scale
+    return moved
 
 
 def _shake(rng: np.random.Generator, frames: int, fps: float, scale: float) -> np.ndarray:
@@ -518,66 +729,105 @@ def misregistration(spec: ScenarioSpec) -> np.ndarray:
 
 
 def _follow(
-    target_path: np.ndarray, offsets: np.ndarray, shake: np.ndarray, spec: ScenarioSpec, pad: int
+    rng: np.random.Generator, difficulty: DroneDifficulty, target_path: np.ndarray, zoom: np.ndarray,
+    shake: np.ndarray, spec: ScenarioSpec, side_px: float, pad: int,
 ) -> np.ndarray:
-    """Integer RGB camera origins ``(frames, 2)`` following ``target_path`` at ``offsets``, shaken.
+    """Integer RGB camera origins ``(frames, 2)`` (top-left of the view at zoom 1) following
+    ``target_path``: panning late (``lag_s``, capped at :data:`LAG_MAX_SHARE` of the short side of lag),
+    its offset from the target wandering, jerked and shaken; the target's box is kept inside the image.
 
     Raises :class:`InputError` when the views cover more ground than :data:`MAX_CANVAS_PIXELS`.
     """
-    size = np.array([spec.width, spec.height])
-    camera = np.rint(target_path + offsets - size / 2).astype(np.int64) + shake
-    extent = camera.max(axis=0) - camera.min(axis=0) + size + 2 * pad
-    if int(extent[0]) * int(extent[1]) > MAX_CANVAS_PIXELS:
+    frames, fps = spec.frames, spec.fps
+    size = np.array([spec.width, spec.height], dtype=np.float64)
+    scale = min(spec.width, spec.height) / FULL_HD_SHORT
+    step = np.diff(target_path, axis=0)
+    top_speed = float(np.linalg.norm(step, axis=1).max()) * fps if frames > 1 else 0.0
+    lag_s = min(difficulty.lag_s, LAG_MAX_SHARE * size.min() / max(top_speed, 1e-9))
+    follow = target_path.copy()
+    if lag_s > 0 and frames > 1:
+        gain = 1.0 - math.exp(-1.0 / (lag_s * fps))
+        follow[0] = target_path[0] - step[0] * (1 - gain) / gain  # already in its steady lag
+        for t in range(1, frames):
+            follow[t] = follow[t - 1] + gain * (target_path[t] - follow[t - 1])
+    offsets = _camera_offsets(rng, frames, spec.width, spec.height, difficulty.drift_px, difficulty.drift_bound)
+    centre = follow + offsets + _jerks(difficulty.jerks, frames, fps, scale)
+    limit = np.maximum(size / 2 - (0.75 * side_px + 8 * scale) * zoom[:, None] - 2 * np.abs(shake), 0)
+    in_image = np.clip((target_path - centre) * zoom[:, None], -limit, limit)
+    camera = np.rint(target_path - in_image / zoom[:, None] - size / 2).astype(np.int64) + shake
+    low, extent = _views(camera, zoom, size)
+    covered = np.ceil((low + extent).max(axis=0) - low.min(axis=0)) + 2 * pad
+    if int(covered[0]) * int(covered[1]) > MAX_CANVAS_PIXELS:
         raise InputError(
-            f"a {spec.frames}-frame drone sequence at {spec.width}x{spec.height} covers {extent[0]}x{extent[1]} px "
-            f"of ground (more than {MAX_CANVAS_PIXELS}); use fewer frames"
+            f"a {spec.frames}-frame drone sequence at {spec.width}x{spec.height} covers "
+            f"{int(covered[0])}x{int(covered[1])} px of ground (more than {MAX_CANVAS_PIXELS}); use fewer frames"
         )
     return camera
 
 
-def _in_view(centres: np.ndarray, camera: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``centres (..., frames, 2)`` inside the image whose top-left is ``camera (frames, 2)``."""
-    relative = centres - camera
-    return (relative[..., 0] >= 0) & (relative[..., 0] < width) & (relative[..., 1] >= 0) & (relative[..., 1] < height)
+def _views(camera: np.ndarray, zoom: np.ndarray, size: np.ndarray, shift: Optional[np.ndarray] = None):
+    """World top-left ``(frames, 2)`` and extent ``(frames, 2)`` of the views of a camera at origins
+    ``camera`` (top-left at zoom 1) zoomed by ``zoom`` about the image centre; ``shift``: the image
+    offset of the thermal camera (its misregistration, in image px)."""
+    extent = size[None, :] / zoom[:, None]
+    centre = camera + size / 2
+    if shift is not None:
+        centre = centre + shift[None, :] / zoom[:, None]
+    return centre - extent / 2, extent
+
+
+def _in_view(centres: np.ndarray, views: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``centres (..., frames, 2)`` inside the views ``(top-left, extent)`` of :func:`_views`."""
+    relative = centres - views[0]
+    extent = views[1]
+    return (
+        (relative[..., 0] >= 0) & (relative[..., 0] < extent[:, 0])
+        & (relative[..., 1] >= 0) & (relative[..., 1] < extent[:, 1])
+    )
 
 
 def _place_vehicles(
     rng: np.random.Generator, count: int, heading: float, lane_speeds: np.ndarray, target_lane: int,
-    spacing: float, lane_width: float, camera: np.ndarray, size: tuple[int, int], frames: int,
+    target_along: np.ndarray, crossing: float, spacing: float, lane_width: float,
+    views: tuple[np.ndarray, np.ndarray],
 ) -> Optional[np.ndarray]:
-    """Look-alike centre paths ``(count, frames, 2)`` in lanes (target at lane ``target_lane``,
-    position 0 at frame 0), or ``None`` when they do not fit. The first one overtakes or is overtaken
-    by the target in a neighbouring lane between 30 and 70 % of the sequence."""
+    """Look-alike centre paths ``(count, frames, 2)`` in lanes (the target in lane ``target_lane`` at
+    ``target_along`` px along the road per frame, 0 at frame 0), or ``None`` when they do not fit. Cars
+    in one lane keep ``spacing`` (and clear of the target in its lane). The first one overtakes or is
+    overtaken by the target in a neighbouring lane at frame ``crossing``."""
     lanes = len(lane_speeds)
+    frames = len(target_along)
     direction = np.array([math.cos(heading), math.sin(heading)])
     normal = np.array([-direction[1], direction[0]])
     t = np.arange(frames, dtype=np.float64)
-    width, height = size
-    reach = math.hypot(width, height)
+    reach = float(np.hypot(*views[1].max(axis=0)))
 
     def paths(lane: int, starts: np.ndarray) -> np.ndarray:
         along = np.asarray(starts, dtype=np.float64)[:, None] + lane_speeds[lane] * t
         return ((lane - target_lane) * lane_width) * normal + along[..., None] * direction
 
+    def clear_of_target(start: float) -> bool:
+        return bool(np.abs(start + lane_speeds[target_lane] * t - target_along).min() >= spacing)
+
     neighbours = [lane for lane in (target_lane - 1, target_lane + 1) if 0 <= lane < lanes]
     crossing_lane = neighbours[int(rng.integers(len(neighbours)))]
-    crossing = rng.uniform(0.3, 0.7) * (frames - 1)
     placed: dict[int, list[float]] = {lane: [] for lane in range(lanes)}
-    placed[target_lane].append(0.0)
-    first = float(lane_speeds[target_lane] - lane_speeds[crossing_lane]) * crossing
+    first = float(np.interp(crossing, t, target_along)) - float(lane_speeds[crossing_lane]) * crossing
     placed[crossing_lane].append(first)
     chosen = [(crossing_lane, first)]
     candidates = []
     for lane in range(lanes):
         relative = abs(lane_speeds[lane] - lane_speeds[target_lane]) * frames
         starts = np.arange(-reach - relative, reach + relative, spacing / 4)
-        visible = _in_view(paths(lane, starts), camera, width, height).any(axis=1)
+        visible = _in_view(paths(lane, starts), views).any(axis=1)
         candidates += [(lane, float(start)) for start in starts[visible]]
     for index in rng.permutation(len(candidates)):
         if len(chosen) == count:
             break
         lane, start = candidates[index]
-        if all(abs(start - other) >= spacing for other in placed[lane]):
+        if all(abs(start - other) >= spacing for other in placed[lane]) and (
+            lane != target_lane or clear_of_target(start)
+        ):
             placed[lane].append(start)
             chosen.append((lane, start))
     if len(chosen) < count:
@@ -586,39 +836,99 @@ def _place_vehicles(
 
 
 def _place_walkers(
-    rng: np.random.Generator, count: int, velocities: np.ndarray, clearance: float, side: float,
-    camera: np.ndarray, size: tuple[int, int],
+    rng: np.random.Generator, count: int, target_path: np.ndarray, velocities: np.ndarray, crossing: float,
+    clearance: float, side: float, views: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
-    """Paths ``(count, frames, 2)`` of look-alike walkers with ``velocities[1:]`` (px/frame) beside a
-    target starting at 0 with ``velocities[0]``: each seen at some time and never closer than
-    ``clearance`` to another or to the target. The first passes the target 1.2-1.7 target sizes
-    (``side``) to its side between 30 and 70 % of the sequence."""
-    frames = len(camera)
+    """Paths ``(count, frames, 2)`` of look-alike walkers with ``velocities`` (px/frame) beside a target
+    on ``target_path``: each seen at some time and never closer than ``clearance`` to another or to the
+    target. The first passes the target 1.2-1.7 target sizes (``side``) to its side at frame
+    ``crossing`` (on the other side if the target's turn would bring them too close)."""
+    frames = len(target_path)
     t = np.arange(frames, dtype=np.float64)[:, None]
-    width, height = size
-    target_path = t * velocities[0]
-    relative = velocities[1] - velocities[0]
-    crossing = rng.uniform(0.3, 0.7) * (frames - 1)
+    level = np.array([np.interp(crossing, t[:, 0], target_path[:, k]) for k in range(2)])
+    at = min(int(crossing), frames - 2) if frames > 1 else 0
+    target_velocity = target_path[at + 1] - target_path[at] if frames > 1 else np.zeros(2)
+    relative = velocities[0] - target_velocity
     normal = np.array([-relative[1], relative[0]]) / max(np.linalg.norm(relative), 1e-9)
     lateral = max(rng.uniform(1.2, 1.7) * side, 1.05 * clearance) * (1 if rng.random() < 0.5 else -1)
     placed = np.empty((count + 1, frames, 2))
     placed[0] = target_path
-    placed[1] = target_path + lateral * normal + (t - crossing) * relative
+    for sign in (1, -1):
+        placed[1] = level + sign * lateral * normal + (t - crossing) * velocities[0]
+        if np.linalg.norm(placed[1] - target_path, axis=1).min() >= clearance:
+            break
     done = 2
+    low, extent = views
     for _ in range(100 * count):
         if done == count + 1:
             return placed[1:]
         seen_at = int(rng.integers(frames))
-        point = camera[seen_at] + rng.uniform(0, 1, 2) * np.array([width, height])
-        candidate = point + (t - seen_at) * velocities[done]
+        point = low[seen_at] + rng.uniform(0, 1, 2) * extent[seen_at]
+        candidate = point + (t - seen_at) * velocities[done - 1]
         if np.linalg.norm(placed[:done] - candidate, axis=2).min() >= clearance:
             placed[done] = candidate
             done += 1
     if done == count + 1:
         return placed[1:]
     raise InputError(
-        f"only {done - 1} of {count} look-alike walkers fit without overlap in a {width}x{height} view; ask for fewer"
+        f"only {done - 1} of {count} look-alike walkers fit without overlap in a "
+        f"{round(extent[0, 0])}x{round(extent[0, 1])} view; ask for fewer"
     )
+
+
+def _overpass(rng: np.random.Generator, road_heading: float, width_m: float, span_m: float,
+              conditions: _Conditions) -> DroneSprite:
+    """An overpass deck ``width_m`` wide (along the road) and ``span_m`` long crossing the road at
+    60-90 degrees: concrete with parapets and dashed lane markings; sun-heated by day."""
+    ppm = conditions.ppm
+    angle = road_heading + np.pi / 2 + rng.uniform(-0.5, 0.5)
+    a, b, centre = _grid((-span_m / 2, span_m / 2, -width_m / 2, width_m / 2), angle, ppm)
+    alpha = _coverage(np.maximum(np.abs(a) - span_m / 2, np.abs(b) - width_m / 2), ppm)
+    texture = _smooth_noise(rng, a.shape[0], a.shape[1], max(2, int(0.8 * ppm)))
+    rgb = np.array([150, 148, 142], dtype=np.float32) * (1 + 0.06 * texture)[..., None]
+    parapet = np.abs(b) > width_m / 2 - 0.45
+    rgb[parapet] = (196, 194, 188)
+    lanes = int(max(1, (width_m - 1.0) // LANE_WIDTH_M))
+    dashes = _phase(a, 9.0) < 0.35
+    for divider in range(1, lanes):
+        rgb[(np.abs(b - (divider - lanes / 2) * LANE_WIDTH_M) < 0.075) & dashes] = (220, 218, 206)
+    rgb = np.clip(rgb + rng.normal(0, 3, a.shape).astype(np.float32)[..., None], 0, 255)
+    heat = np.full(a.shape, 150.0 if conditions.night else 1100.0, dtype=np.float32)
+    heat[parapet] -= 150
+    return _finish_sprite(rgb, alpha, heat, centre, conditions)
+
+
+def _canopy(rng: np.random.Generator, diameter_m: float, conditions: _Conditions) -> DroneSprite:
+    """A tree canopy ``diameter_m`` across: a dense core disc and leafy lobes, cooler than the ground."""
+    ppm, radius = conditions.ppm, diameter_m / 2
+    a, b, centre = _grid((-radius, radius, -radius, radius), 0.0, ppm)
+    distance = np.hypot(a, b) - 0.75 * radius
+    for angle in rng.uniform(0, 2 * np.pi, int(rng.integers(4, 7))):
+        lobe, reach = rng.uniform(0.35, 0.5) * radius, rng.uniform(0.2, 0.45) * radius
+        distance = np.minimum(distance, np.hypot(a - reach * math.cos(angle), b - reach * math.sin(angle)) - lobe)
+    alpha = _coverage(distance, ppm)
+    texture = _smooth_noise(rng, a.shape[0], a.shape[1], max(2, int(0.35 * ppm)))
+    shade = 0.75 + 0.25 * np.clip(-distance / (0.5 * radius), 0, 1)
+    rgb = np.array(_MATERIALS["canopy"][0], dtype=np.float32) * (shade * (1 + 0.25 * texture))[..., None]
+    rgb = np.clip(rgb, 0, 255)
+    heat = np.full(a.shape, -150.0, dtype=np.float32) + 40 * texture
+    return _finish_sprite(rgb, alpha, heat, centre, conditions)
+
+
+def _occluded_fraction(target: DroneObject, occluders: tuple[DroneObject, ...]) -> np.ndarray:
+    """Per frame, the share of the target's mask (alpha > 0.5) under occluders' masks (alpha > 0.5)."""
+    frames = len(target.origins)
+    fraction = np.zeros(frames)
+    for index in range(frames):
+        mask = target.sprite(index).alpha > 0.5
+        covered = np.zeros_like(mask)
+        for occluder in occluders:
+            x, y = (int(v) for v in occluder.origins[index] - target.origins[index])
+            region = _overlap(occluder.sprites[0].alpha.shape, x, y, mask.shape)
+            if region is not None:
+                covered[region[0]] |= occluder.sprites[0].alpha[region[1]] > 0.5
+        fraction[index] = (mask & covered).sum() / max(mask.sum(), 1)
+    return fraction
 
 
 # ----------------------------------------------------------------------------------------------
@@ -964,17 +1274,24 @@ def _add_blob(image: np.ndarray, x: float, y: float, sigma: float, amplitude: fl
 class DronePlan:
     """Everything about a drone sequence except per-frame sensor noise (see :func:`render_drone_frame`).
 
-    World coordinates are canvas pixels; image ``(0, 0)`` of the RGB camera at frame ``t`` is world
-    ``camera[t]`` (shake included), of the thermal camera ``camera[t] + misalignment``.
+    World coordinates are canvas pixels. At frame ``t`` the RGB image shows the world around
+    ``camera[t] + size / 2`` magnified by ``zoom[t]``: at zoom 1 image ``(0, 0)`` is world ``camera[t]``
+    (shake included); the thermal image is that view moved by ``misalignment`` image px
+    (:meth:`view`).
 
     Attributes:
         canvas_rgb / canvas_thermal: the lit ground as each camera sees it (RGB before saturation).
         light / light_tint: illumination of objects per canvas pixel and its colour.
-        objects: look-alikes first, the target last (drawn on top).
+        objects: look-alikes first (the first one passes the target), the target last (drawn on top
+            of them).
+        occluders: drawn over every object (an overpass or a canopy; may be empty).
+        occluded_fraction: ``(frames,)`` share of the target's mask under occluders.
         direction: unit vector (image px) of the common direction of motion.
         lanes: number of lanes (0 for pedestrians).
-        ppm: scale of the scene (pixels per metre), set by the target's drawn size.
+        ppm: scale of the scene (pixels per metre at zoom 1), set by the target's drawn size.
+        camera: ``(frames, 2)`` int RGB view origins at zoom 1; zoom: ``(frames,)`` magnification.
         shake: ``(frames, 2)`` int shake included in ``camera``.
+        difficulty: the factors the sequence was planned with.
         fixed_pattern: ``(height, width)`` thermal fixed-pattern noise (counts).
         noise_rgb / noise_thermal: sensor noise (already scaled), a little larger than the image;
             each frame reads it at its own random offset.
@@ -987,12 +1304,16 @@ class DronePlan:
     light: np.ndarray
     light_tint: np.ndarray
     objects: tuple[DroneObject, ...]
+    occluders: tuple[DroneObject, ...]
+    occluded_fraction: np.ndarray
     direction: np.ndarray
     lanes: int
     ppm: float
     camera: np.ndarray
+    zoom: np.ndarray
     shake: np.ndarray
     misalignment: np.ndarray
+    difficulty: DroneDifficulty
     fixed_pattern: np.ndarray
     noise_rgb: np.ndarray
     noise_thermal: np.ndarray
@@ -1002,7 +1323,7 @@ class DronePlan:
 
     @property
     def target(self) -> DroneObject:
-        """The tracked object (the last one drawn)."""
+        """The tracked object (the last object)."""
         return self.objects[-1]
 
     @property
@@ -1015,25 +1336,37 @@ class DronePlan:
         """``(lookalikes, frames, 4)`` int world boxes."""
         return np.stack([item.boxes for item in self.objects[:-1]])
 
-    def origin(self, index: int, thermal: bool = False) -> np.ndarray:
-        """World position of image pixel ``(0, 0)`` of a camera at frame ``index``."""
-        return self.camera[index] + self.misalignment if thermal else self.camera[index]
+    def view(self, index: int, thermal: bool = False) -> tuple[np.ndarray, float]:
+        """World position of a camera's image corner ``(0, 0)`` at frame ``index`` (float64) and the
+        magnification (image px per world px)."""
+        zoom = float(self.zoom[index])
+        size = np.array(self.spec.size, dtype=np.float64)
+        centre = self.camera[index] + size / 2 + (self.misalignment / zoom if thermal else 0.0)
+        return centre - size / (2 * zoom), zoom
 
     def image_box(self, index: int, thermal: bool = False) -> Optional[np.ndarray]:
-        """Ground truth ``[x, y, w, h]`` (float64) in a camera's image, clipped; ``None`` out of view."""
-        return image_box(self.target_boxes[index], self.origin(index, thermal), self.spec.size)
+        """Ground truth ``[x, y, w, h]`` (float64) in a camera's image, clipped; ``None`` out of view
+        (the true box also while the target is hidden, as the ``basic`` family does)."""
+        corner, zoom = self.view(index, thermal)
+        return image_box(self.target_boxes[index] * zoom, corner * zoom, self.spec.size)
 
 
-def plan_drone_sequence(spec: ScenarioSpec) -> DronePlan:
-    """Draw the scene, the traffic, the camera and the lighting of a drone ``spec`` (module doc)."""
-    width, height, frames, seed = spec.width, spec.height, spec.frames, spec.seed
+def plan_drone_sequence(spec: ScenarioSpec, difficulty: Optional[DroneDifficulty] = None) -> DronePlan:
+    """Draw the scene, the traffic, the camera and the lighting of a drone ``spec`` (module doc), with
+    the difficulty factors of :func:`draw_difficulty` unless ``difficulty`` is given."""
+    width, height, frames, seed, fps = spec.width, spec.height, spec.frames, spec.seed, spec.fps
+    difficulty = draw_difficulty(spec) if difficulty is None else difficulty
     wanted = set(spec.attributes)
     night, walkers = "night" in wanted, "pedestrians" in wanted
     scale = min(width, height) / FULL_HD_SHORT
+    size = np.array([width, height], dtype=np.float64)
     layout, objects_rng = _rng(seed, "drone_layout"), _rng(seed, "drone_objects")
     camera_rng = _rng(seed, "drone_camera")
     heading = float(layout.uniform(0, 2 * np.pi))
     direction = np.array([math.cos(heading), math.sin(heading)])
+    last = max(frames - 1, 1)
+    crossing = difficulty.crossing * last
+    speed_factor = _speed_factor(frames, fps, difficulty.stop)
 
     # The target sets the scale: its box's longer side is drawn in the size range.
     low, high = target_size_range(width, height)
@@ -1050,18 +1383,25 @@ def plan_drone_sequence(spec: ScenarioSpec) -> DronePlan:
     else:
         target_heading = heading
     ppm = side_px / _box_side_m(target_look, target_heading)
-    to_px = ppm / spec.fps
+    to_px = ppm / fps
+    zoom = _zoom(frames, fps, difficulty.zoom, side_px, scale)
 
-    offsets = _camera_offsets(camera_rng, frames, width, height)
-    shake = _shake(camera_rng, frames, spec.fps, scale)
+    shake = _shake(camera_rng, frames, fps, scale)
     # The canvas holds every view of either camera, whatever the misregistration, plus a margin.
-    pad = math.ceil(max(MISREGISTRATION_PX[1] * scale, MISREGISTRATION_PX[0])) + 2
-    t = np.arange(frames, dtype=np.float64)[:, None]
+    pad = math.ceil(max(MISREGISTRATION_PX[1] * scale, MISREGISTRATION_PX[0]) / min(float(zoom.min()), 1.0)) + 4
+    t = np.arange(frames, dtype=np.float64)
     if walkers:
-        velocities = np.stack([np.cos(headings), np.sin(headings)], axis=1) * speeds[:, None] * to_px
-        target_path = t * velocities[0]
-        camera = _follow(target_path, offsets, shake, spec, pad)
-        paths = _place_walkers(objects_rng, spec.lookalikes, velocities, 0.6 * ppm, side_px, camera, (width, height))
+        turn_angle = np.zeros(frames)
+        if difficulty.turn is not None:
+            turn_angle = difficulty.turn[1] * _smoothstep((t - difficulty.turn[0] * last) / (TURN_S * fps))
+        step = speeds[0] * to_px * speed_factor
+        target_path = _integrate(np.stack([np.cos(target_heading + turn_angle),
+                                           np.sin(target_heading + turn_angle)], axis=1) * step[:, None])
+        camera = _follow(camera_rng, difficulty, target_path, zoom, shake, spec, side_px, pad)
+        views = _views(camera, zoom, size)
+        velocities = np.stack([np.cos(headings[1:]), np.sin(headings[1:])], axis=1) * speeds[1:, None] * to_px
+        paths = _place_walkers(objects_rng, spec.lookalikes, target_path, velocities, crossing, 0.6 * ppm,
+                               side_px, views)
         lookalike_headings = headings[1 : spec.lookalikes + 1]
         lanes = 0
     else:
@@ -1074,10 +1414,12 @@ def plan_drone_sequence(spec: ScenarioSpec) -> DronePlan:
             order = np.arange(lanes)[::-1] if faster_left else np.arange(lanes)
             lane_speeds = (base + step * order) * to_px
             target_lane = min(int(lane_fraction * lanes), lanes - 1)
-            target_path = t * lane_speeds[target_lane] * direction
-            camera = _follow(target_path, offsets, shake, spec, pad)
-            paths = _place_vehicles(objects_rng, spec.lookalikes, heading, lane_speeds, target_lane, spacing,
-                                    LANE_WIDTH_M * ppm, camera, (width, height), frames)
+            target_along = lane_speeds[target_lane] * np.r_[0.0, np.cumsum(speed_factor[:-1])]
+            target_path = target_along[:, None] * direction
+            camera = _follow(camera_rng, difficulty, target_path, zoom, shake, spec, side_px, pad)
+            views = _views(camera, zoom, size)
+            paths = _place_vehicles(objects_rng, spec.lookalikes, heading, lane_speeds, target_lane, target_along,
+                                    crossing, spacing, LANE_WIDTH_M * ppm, views)
             if paths is not None:
                 break
         if paths is None:
@@ -1087,8 +1429,9 @@ def plan_drone_sequence(spec: ScenarioSpec) -> DronePlan:
             )
         lookalike_headings = np.full(spec.lookalikes, heading)
 
-    corner = camera.min(axis=0) - pad
-    canvas_size = camera.max(axis=0) + np.array([width, height]) + pad - corner
+    view_low, view_extent = views
+    corner = np.floor(view_low.min(axis=0)).astype(np.int64) - pad
+    canvas_size = np.ceil((view_low + view_extent).max(axis=0)).astype(np.int64) + pad - corner
     shape = (int(canvas_size[1]), int(canvas_size[0]))
     camera = camera - corner
     target_path = target_path - corner
@@ -1102,6 +1445,7 @@ def plan_drone_sequence(spec: ScenarioSpec) -> DronePlan:
         thermal_sigma=max(0.5, 1.2 * scale),
         sun=np.array([math.cos(sun_angle), math.sin(sun_angle)]),
         shadow_per_m=ppm / math.tan(layout.uniform(math.radians(35), math.radians(65))),
+        glare=difficulty.glare,
     )
     if walkers:
         every = np.concatenate([target_path[::5], paths[:, ::5].reshape(-1, 2)])
@@ -1109,21 +1453,45 @@ def plan_drone_sequence(spec: ScenarioSpec) -> DronePlan:
     else:
         normal = np.array([-direction[1], direction[0]])
         road_centre = target_path[0] - (target_lane - (lanes - 1) / 2) * LANE_WIDTH_M * ppm * normal
-        target_along = (target_path[[0, -1]] - road_centre) @ direction / ppm
+        target_along_m = (target_path[[0, -1]] - road_centre) @ direction / ppm
         ground = _road_ground(layout, shape, ppm, road_centre, heading, lanes,
-                              (float(target_along.min()), float(target_along.max()) + 1e-3))
+                              (float(target_along_m.min()), float(target_along_m.max()) + 1e-3))
     lighting = _shade(ground, layout, _rng(seed, "drone_night"), conditions)
     del ground
     canvas_thermal = cv2.GaussianBlur(lighting.thermal.astype(np.float32), (0, 0), conditions.thermal_sigma)
 
-    looks = [_person_look(objects_rng, target_look) if walkers else _vehicle_look(objects_rng, target_look)
-             for _ in range(spec.lookalikes)]
+    looks = [
+        (_person_look if walkers else _vehicle_look)(objects_rng, target_look, twin=difficulty.twin and k == 0)
+        for k in range(spec.lookalikes)
+    ]
     make = _person_sprite if walkers else _vehicle_sprite
-    items = []
-    for look, path, object_heading in zip(looks + [target_look], list(paths) + [target_path],
-                                          list(lookalike_headings) + [target_heading]):
-        sprite = make(look, float(object_heading), conditions, objects_rng)
-        items.append(DroneObject(sprite=sprite, origins=np.rint(path - sprite.centre).astype(np.int64)))
+    items = [
+        _place([make(look, float(object_heading), conditions, objects_rng)], path)
+        for look, path, object_heading in zip(looks, paths, lookalike_headings)
+    ]
+    if walkers:  # one sprite per TURN_STEP of heading the target takes
+        poses = np.rint(turn_angle / TURN_STEP).astype(np.int64)
+        first = int(poses.min())
+        sprites = [make(target_look, target_heading + k * TURN_STEP, conditions, objects_rng)
+                   for k in range(first, int(poses.max()) + 1)]
+        items.append(_place(sprites, target_path, poses - first))
+    else:
+        items.append(_place([make(target_look, target_heading, conditions, objects_rng)], target_path))
+    objects = tuple(items)
+
+    occluders: tuple[DroneObject, ...] = ()
+    if difficulty.occlusion is not None:
+        occluder_rng = _rng(seed, "drone_difficulty", 1)
+        at = target_path[int(round(difficulty.occlusion * last))]
+        if walkers:
+            sprite = _canopy(occluder_rng, difficulty.occluder_m, conditions)
+            at = at + occluder_rng.uniform(-0.1, 0.1, 2) * difficulty.occluder_m * ppm
+        else:
+            span = lanes * LANE_WIDTH_M + 2 * occluder_rng.uniform(6.0, 12.0)
+            sprite = _overpass(occluder_rng, heading, difficulty.occluder_m, span, conditions)
+            at = at + (target_lane - (lanes - 1) / 2) * LANE_WIDTH_M * ppm * np.array([direction[1], -direction[0]])
+        occluders = (_place([sprite], np.broadcast_to(at, (frames, 2))),)
+    occluded = _occluded_fraction(objects[-1], occluders)
 
     sensor = _rng(seed, "drone_sensor")
     fixed_pattern = (
@@ -1134,7 +1502,6 @@ def plan_drone_sequence(spec: ScenarioSpec) -> DronePlan:
     noise_thermal = sensor.standard_normal((height + _NOISE_PAD, width + _NOISE_PAD), dtype=np.float32)
     noise_thermal *= np.float32(THERMAL_NOISE)
     stamps_rgb_ns, stamps_thermal_ns = _stamps(_rng(seed, "stamps"), spec)
-    objects = tuple(items)
     return DronePlan(
         spec=spec,
         canvas_rgb=lighting.rgb,
@@ -1142,45 +1509,58 @@ def plan_drone_sequence(spec: ScenarioSpec) -> DronePlan:
         light=lighting.light,
         light_tint=lighting.tint,
         objects=objects,
+        occluders=occluders,
+        occluded_fraction=occluded,
         direction=direction,
         lanes=lanes,
         ppm=float(ppm),
         camera=camera,
+        zoom=zoom,
         shake=shake,
         misalignment=misregistration(spec),
+        difficulty=difficulty,
         fixed_pattern=fixed_pattern,
         noise_rgb=noise_rgb,
         noise_thermal=noise_thermal,
         stamps_rgb_ns=stamps_rgb_ns,
         stamps_thermal_ns=stamps_thermal_ns,
-        flags=_drone_flags(spec, objects, camera),
+        flags=_drone_flags(spec, objects, _views(camera, zoom, size), zoom, occluded),
     )
 
 
 #: Extra rows/columns of the per-sequence noise fields; each frame reads them at its own offset.
 _NOISE_PAD = 64
+#: Heading step (radians) between the sprites of a turning walker.
+TURN_STEP = math.radians(6.0)
 
 
-def _drone_flags(spec: ScenarioSpec, objects: tuple[DroneObject, ...], camera: np.ndarray) -> dict:
-    """Per-frame flags (see the module doc) from the planned boxes and camera."""
+def _drone_flags(
+    spec: ScenarioSpec, objects: tuple[DroneObject, ...], views: tuple[np.ndarray, np.ndarray],
+    zoom: np.ndarray, occluded: np.ndarray,
+) -> dict:
+    """Per-frame flags (see the module doc) from the planned boxes, the RGB views and the occlusion."""
     frames, wanted = spec.frames, set(spec.attributes)
     every, none = np.ones(frames, dtype=bool), np.zeros(frames, dtype=bool)
     target = objects[-1].boxes.astype(np.float64)
     centre = target[:, :2] + target[:, 2:] / 2
-    displacement = np.r_[0.0, np.linalg.norm(np.diff(centre - camera, axis=0), axis=1)]
-    area = target[:, 2] * target[:, 3]
+    in_image = (centre - views[0]) * zoom[:, None]
+    displacement = np.r_[0.0, np.linalg.norm(np.diff(in_image, axis=0), axis=1)]
+    area = target[:, 2] * target[:, 3] * zoom**2
     scale = np.sqrt(area / area[0])
     others = np.stack([item.boxes for item in objects[:-1]]).astype(np.float64)
     other_centres = others[..., :2] + others[..., 2:] / 2
+    low, extent = views
     in_view = (
-        (others[..., 0] + others[..., 2] > camera[:, 0]) & (others[..., 0] < camera[:, 0] + spec.width)
-        & (others[..., 1] + others[..., 3] > camera[:, 1]) & (others[..., 1] < camera[:, 1] + spec.height)
+        (others[..., 0] + others[..., 2] > low[:, 0]) & (others[..., 0] < low[:, 0] + extent[:, 0])
+        & (others[..., 1] + others[..., 3] > low[:, 1]) & (others[..., 1] < low[:, 1] + extent[:, 1])
     )
     near = in_view & (np.linalg.norm(other_centres - centre, axis=2) < DISTRACTOR_NEAR * target[:, 2:].max(axis=1))
     night = "night" in wanted
     flags = {name: none for name in ATTRIBUTES}
     flags.update(
         low_illumination=every if night else none,
+        partial_occlusion=(occluded >= PARTIAL_OCCLUSION_MIN) & (occluded < 1.0),
+        full_occlusion=occluded >= 1.0,
         distractor=near.any(axis=0),
         scale_change=(scale > SCALE_CHANGE_RATIO) | (scale < 1.0 / SCALE_CHANGE_RATIO),
         fast_motion=displacement > FAST_MOTION_PX,
@@ -1206,51 +1586,78 @@ def _overlap(patch_shape: tuple[int, int], x: int, y: int, image_shape: tuple[in
     return (slice(y1, y2), slice(x1, x2)), (slice(y1 - y, y2 - y), slice(x1 - x, x2 - x))
 
 
+def _draw_rgb(plan: DronePlan, image: np.ndarray, sprite: DroneSprite, origin: np.ndarray, corner: np.ndarray) -> None:
+    """Blend a sprite at world ``origin``, lit by the light there, into ``image`` (world ``corner``)."""
+    region = _overlap(sprite.alpha.shape, int(origin[0] - corner[0]), int(origin[1] - corner[1]), image.shape[:2])
+    if region is None:
+        return
+    (rows, cols), patch = region
+    light = plan.light[corner[1] + rows.start : corner[1] + rows.stop, corner[0] + cols.start : corner[0] + cols.stop]
+    lit = sprite.rgb[patch] * (light[..., None] * plan.light_tint)
+    target = image[region[0]]
+    target += sprite.alpha[patch][..., None] * (lit - target)
+
+
+def _compose(plan: DronePlan, index: int, corner: np.ndarray, shape: tuple[int, int], thermal: bool) -> np.ndarray:
+    """The world ``shape`` region at integer ``corner`` as one camera sees it at frame ``index``: the
+    ground, shadows (RGB), objects, lights (RGB) and occluders."""
+    cx, cy = (int(v) for v in corner)
+    rows, cols = slice(cy, cy + shape[0]), slice(cx, cx + shape[1])
+    if thermal:
+        image = plan.canvas_thermal[rows, cols].copy()
+        for item in plan.objects + plan.occluders:
+            sprite = item.sprite(index)
+            region = _overlap(sprite.alpha.shape, int(item.origins[index, 0]) - cx, int(item.origins[index, 1]) - cy,
+                              shape)
+            if region is not None:
+                target = image[region[0]]
+                target += sprite.thermal_alpha[region[1]] * (sprite.thermal[region[1]] - target)
+        return image
+    image = plan.canvas_rgb[rows, cols].copy()
+    for item in plan.objects:
+        shadow = item.sprite(index).shadow
+        if shadow is not None:
+            x, y = (int(v) for v in item.origins[index] + shadow[1] - (cx, cy))
+            region = _overlap(shadow[0].shape, x, y, shape)
+            if region is not None:
+                image[region[0]] *= (1.0 - shadow[0][region[1]])[..., None]
+    for item in plan.objects:
+        _draw_rgb(plan, image, item.sprite(index), item.origins[index], (cx, cy))
+    for item in plan.objects:
+        glow = item.sprite(index).glow
+        if glow is not None:
+            x, y = (int(v) for v in item.origins[index] + glow[1] - (cx, cy))
+            region = _overlap(glow[0].shape[:2], x, y, shape)
+            if region is not None:
+                image[region[0]] += glow[0][region[1]]
+    for item in plan.occluders:
+        _draw_rgb(plan, image, item.sprite(index), item.origins[index], (cx, cy))
+    return image
+
+
+def _camera_image(plan: DronePlan, index: int, thermal: bool) -> np.ndarray:
+    """One camera's float image at frame ``index`` before sensor noise: a crop of the world at zoom 1,
+    else the world around the view resampled (bilinear) to the image size."""
+    width, height = plan.spec.size
+    corner, zoom = plan.view(index, thermal)
+    if zoom == 1.0:
+        return _compose(plan, index, corner.astype(np.int64), (height, width), thermal)
+    start = np.floor(corner).astype(np.int64) - 1
+    extent = np.ceil(np.array([width, height]) / zoom).astype(np.int64) + 3
+    world = _compose(plan, index, start, (int(extent[1]), int(extent[0])), thermal)
+    shift = corner - start + 0.5 / zoom - 0.5  # pixel centres
+    matrix = np.array([[1 / zoom, 0, shift[0]], [0, 1 / zoom, shift[1]]], dtype=np.float64)
+    return cv2.warpAffine(world, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def render_drone_frame(plan: DronePlan, index: int) -> FramePair:
     """Render frame ``index`` of a drone plan (order-independent: noise offsets are seeded per frame)."""
     spec = plan.spec
     check_frame_index(spec, index)
     width, height = spec.width, spec.height
-    shape = (height, width)
-    cx, cy = (int(v) for v in plan.origin(index))
-    tx, ty = (int(v) for v in plan.origin(index, thermal=True))
-    rgb = plan.canvas_rgb[cy : cy + height, cx : cx + width].copy()
-    thermal = plan.canvas_thermal[ty : ty + height, tx : tx + width].copy()
-    for item in plan.objects:
-        sprite = item.sprite
-        if sprite.shadow is None:
-            continue
-        patch, offset = sprite.shadow
-        x, y = (int(v) for v in item.origins[index] + offset - (cx, cy))
-        region = _overlap(patch.shape, x, y, shape)
-        if region is not None:
-            rgb[region[0]] *= (1.0 - patch[region[1]])[..., None]
-    for item in plan.objects:
-        sprite = item.sprite
-        ox, oy = (int(v) for v in item.origins[index])
-        region = _overlap(sprite.alpha.shape, ox - cx, oy - cy, shape)
-        if region is not None:
-            (image_rows, image_cols), patch = region
-            light = plan.light[
-                cy + image_rows.start : cy + image_rows.stop, cx + image_cols.start : cx + image_cols.stop
-            ]
-            lit = sprite.rgb[patch] * (light[..., None] * plan.light_tint)
-            weight = sprite.alpha[patch][..., None]
-            target = rgb[region[0]]
-            target += weight * (lit - target)
-        region = _overlap(sprite.alpha.shape, ox - tx, oy - ty, shape)
-        if region is not None:
-            target = thermal[region[0]]
-            target += sprite.thermal_alpha[region[1]] * (sprite.thermal[region[1]] - target)
-    for item in plan.objects:
-        sprite = item.sprite
-        if sprite.glow is None:
-            continue
-        patch, offset = sprite.glow
-        x, y = (int(v) for v in item.origins[index] + offset - (cx, cy))
-        region = _overlap(patch.shape[:2], x, y, shape)
-        if region is not None:
-            rgb[region[0]] += patch[region[1]]
+    rgb = _camera_image(plan, index, thermal=False)
+    thermal = _camera_image(plan, index, thermal=True)
     offsets = _rng(spec.seed, "sensor", index).integers(0, _NOISE_PAD + 1, 4)
     rgb += plan.noise_rgb[offsets[0] : offsets[0] + height, offsets[1] : offsets[1] + width]
     thermal += plan.fixed_pattern
