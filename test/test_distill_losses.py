@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rgbt_tracker_ros.distill.abf import ABFChain
+from rgbt_tracker_ros.distill.abf import ABFChain, resize_map
 from rgbt_tracker_ros.distill.hfrd import corrected_response, hfrd_loss
 from rgbt_tracker_ros.distill.mpsd import FusionAdapter, mpsd_loss
 from rgbt_tracker_ros.distill.scfd import SCFDHead, cem, scfd_loss, scfd_targets, sem
@@ -97,17 +97,25 @@ def test_mpsd_penalty_vanishes_where_the_student_picks_the_teachers_path():
     assert all(torch.equal(loss.selected[level], loss.predicted[level]) for level in agreeing)
 
 
-def test_fusion_adapter_is_the_identity_at_equal_widths_and_affine_otherwise():
+def test_fusion_adapter_is_the_identity_at_equal_widths_and_sizes_and_affine_otherwise():
     adapter = FusionAdapter({"layer2": 2, "layer3": 4}, {"layer2": 2, "layer3": 8})
     assert set(adapter.convs) == {"layer3"}
     features = torch.randn(3, 2, 5, 5)
-    assert adapter("layer2", features) is features
-    paths = torch.randn(3, 3, 4, 5, 5)
+    assert adapter("layer2", features, (5, 5)) is features
+    paths = torch.randn(3, 3, 4, 6, 6)
     weights = torch.softmax(torch.randn(3, 3), dim=1)[:, :, None, None, None]
-    mapped = adapter("layer3", paths)
-    assert mapped.shape == (3, 3, 8, 5, 5)
-    # adapt(sum_n w_n f_n) = sum_n w_n adapt(f_n): the paths stay comparable to the fused feature.
-    torch.testing.assert_close(adapter("layer3", (paths * weights).sum(1)), (mapped * weights).sum(1))
+    for size in ((6, 6), (3, 3), (12, 12)):  # a CMD teacher's size; an AINet teacher's coarser or finer token grid
+        mapped = adapter("layer3", paths, size)
+        assert mapped.shape == (3, 3, 8, *size)
+        # adapt(sum_n w_n f_n) = sum_n w_n adapt(f_n): the paths stay comparable to the fused feature.
+        torch.testing.assert_close(adapter("layer3", (paths * weights).sum(1), size), (mapped * weights).sum(1))
+
+
+def test_resize_map_means_when_shrinking_and_repeats_when_growing():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    assert resize_map(x, (4, 4)) is x
+    torch.testing.assert_close(resize_map(x, (2, 2)), torch.tensor([[[[2.5, 4.5], [10.5, 12.5]]]]))
+    torch.testing.assert_close(resize_map(x, (8, 8)), x.repeat_interleave(2, 2).repeat_interleave(2, 3))
 
 
 def test_corrected_response_takes_both_branches_of_eq_12():

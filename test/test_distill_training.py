@@ -91,12 +91,10 @@ def test_each_distillation_term_sends_gradients_where_it_should(synthetic_root, 
                       objective=cmd_objective(teacher_path, STUDENT))
     batch = next(iter(trainer.loader(epoch=1)))
     actor, net = trainer.actor, trainer.network.train()
-    with torch.no_grad():
-        teacher = actor.teacher(batch["train_rgb"], batch["train_tir"], batch["test_rgb"], batch["test_tir"],
-                                batch["train_bb"], batch["test_proposals"])
+    teacher = actor.teacher(batch)
     output, losses = net(batch, teacher)
     terms = {"scfd": losses["scfd"], "mpsd": losses["fus"] + losses["p"],
-             "hfrd": hfrd_loss(output.target_scores[-1], teacher.target_scores[-1], batch["test_label"])}
+             "hfrd": hfrd_loss(output.target_scores[-1], teacher.response, batch["test_label"])}
     named = {**dict(trainer.model.named_parameters()), **dict(actor.extra.named_parameters())}
     reached = {}
     for term, loss in terms.items():
@@ -107,7 +105,7 @@ def test_each_distillation_term_sends_gradients_where_it_should(synthetic_root, 
     # path weights); HFRD: everything up to the classifier that makes R_s. None reaches the IoU-Net.
     assert reached == {"scfd": {"backbone", "scfd"}, "mpsd": {"backbone", "fusion"},
                        "hfrd": {"backbone", "fusion", "classifier"}}
-    assert teacher.target_scores[-1].grad_fn is None and all(p.grad is None for p in actor.teacher.parameters())
+    assert teacher.response.grad_fn is None and all(p.grad is None for p in actor.teacher.parameters())
 
 
 def test_resume_continues_identically_and_checkpoints_hold_the_student_alone(synthetic_root, teacher_path, tmp_path):

@@ -15,13 +15,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "distill",
         help="train the CMD student from a frozen teacher (SCFD + MPSD + HFRD + L_original, Eq. 14)",
-        description="Distil a CMD teacher checkpoint into a student config: alpha (L_SCFD + L_MPSD) + beta L_HFRD "
+        description="Distil a teacher checkpoint (a CMD teacher or an AINet) into a student config: "
+        "alpha (L_SCFD + L_MPSD) + beta L_HFRD "
         "+ L_original, each term switched on by the settings (cmd-student: all; cmd-student-origin, "
         "cmd-student-scfd, cmd-student-scfd-mpsd: the paper's ablation rows). Data: dataset folders and teacher "
         "bundles (`rgbt-tracker label`), mixed by --data-weights. Writes the same run folder as `train`; the "
         "checkpoints hold the student alone.",
     )
-    parser.add_argument("--teacher", metavar="CKPT", help="teacher checkpoint (kind teacher, e.g. a teacher-r50 run)")
+    parser.add_argument("--teacher", metavar="CKPT", help="teacher checkpoint: a CMD teacher (kind teacher, e.g. a "
+                        "teacher-r50 run) or an AINet (kind ainet, e.g. an ainet-vitb run)")
     add_run_arguments(parser, "settings: bundled name (cmd-student, cmd-student-origin, cmd-student-scfd, "
                       "cmd-student-scfd-mpsd, cmd-synthetic-cpu) or a YAML file (default: cmd-student)")
     parser.set_defaults(func=run)

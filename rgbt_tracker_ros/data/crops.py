@@ -54,6 +54,14 @@ class CropTransform:
         """``(width, height)`` of the crop."""
         return self.output_width, self.output_height
 
+    def resized(self, output_size: Size) -> "CropTransform":
+        """The same image region at another ``output_size`` (same aspect ratio): another network's view of this crop."""
+        width, height = _output_wh(output_size)
+        if width * self.output_height != height * self.output_width:
+            raise InputError(f"cannot resize a {self.output_width}x{self.output_height} crop to {width}x{height}: "
+                             "the aspect ratio differs")
+        return CropTransform(self.origin_x, self.origin_y, self.scale * width / self.output_width, width, height)
+
     def matrix(self) -> np.ndarray:
         """The 2x3 affine matrix of ``cv2.warpAffine`` (which works on pixel-centre indices)."""
         s = self.scale

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import numpy as np
 import torch
@@ -77,7 +77,7 @@ class SourceMixture:
         self.sources = list(sources)
 
     def sampler(self, settings: SamplerSettings, samples_per_epoch: int, seed: int = 0,
-                sampler_class: type = DiMPSampler) -> "MixedSampler":
+                sampler_class: Callable[..., DiMPSampler] = DiMPSampler) -> "MixedSampler":
         """The epoch's samples, as ``sampler_class`` (:class:`~.sampler.DiMPSampler` or
         :class:`~.ostrack_sampler.OSTrackSampler`) does for one root."""
         return MixedSampler(self.sources, settings, samples_per_epoch, seed, sampler_class)
@@ -87,7 +87,7 @@ class MixedSampler(Dataset):
     """Training samples from weighted sources (the items of ``sampler_class``, default DiMP's)."""
 
     def __init__(self, sources: Sequence[TrainingSource], settings: SamplerSettings, samples_per_epoch: int,
-                 seed: int = 0, sampler_class: type = DiMPSampler):
+                 seed: int = 0, sampler_class: Callable[..., DiMPSampler] = DiMPSampler):
         self.seed = int(seed)
         self.epoch = 0
         self.samples_per_epoch = int(samples_per_epoch)

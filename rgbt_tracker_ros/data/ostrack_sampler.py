@@ -19,6 +19,9 @@ crop transform for both modalities, seeding by ``(seed, epoch, index)``) applies
 * ``search_visible``: 1, or 0 for a hidden target (its box losses are left out).
 
 Items are frames-first like DiMP's (``(F, ...)``), so :func:`~.sampler.collate_samples` batches them.
+
+:class:`OSTrackViewSampler` is the DiMP sampler with an OSTrack network's views of the same frames added: the
+samples of CMD's distillation from an AINet teacher (:mod:`rgbt_tracker_ros.distill.teachers`).
 """
 from __future__ import annotations
 
@@ -27,10 +30,9 @@ import math
 import numpy as np
 import torch
 
-from rgbt_tracker_ros.data.crops import box_to_crop, search_area_transform, warp_crop
-from rgbt_tracker_ros.data.decode import normalize_thermal
+from rgbt_tracker_ros.data.crops import box_to_crop, search_area_transform
 from rgbt_tracker_ros.data.frames import FramePair
-from rgbt_tracker_ros.data.sampler import GREY_WEIGHTS, DiMPSampler, jitter_box
+from rgbt_tracker_ros.data.sampler import DiMPSampler, crop_pair, jitter_box
 from rgbt_tracker_ros.errors import InputError
 
 #: CenterNet's minimum overlap for the Gaussian radius (OSTrack ``generate_heatmap``).
@@ -118,13 +120,42 @@ class OSTrackSampler(DiMPSampler):
                  factor: float, size: int, grayscale: bool,
                  brightness: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Crop one pair around a jittered ``box``: ``(rgb (3,S,S), tir (1,S,S), crop box (4,) in pixels)``."""
-        s = self.settings
-        pair.validate()
         transform = search_area_transform(jitter_box(box, rng, *jitter), factor, size)
-        rgb = warp_crop(pair.rgb, transform, s.padding).astype(np.float32) / np.float32(255.0)
-        tir = warp_crop(normalize_thermal(pair.thermal), transform, s.padding)
-        if grayscale:
-            rgb = np.repeat((rgb @ GREY_WEIGHTS)[:, :, None], 3, axis=2)
-        rgb = np.clip(rgb * np.float32(brightness[0]), 0.0, 1.0)
-        tir = np.clip(tir * np.float32(brightness[1]), 0.0, 1.0)
-        return np.ascontiguousarray(rgb.transpose(2, 0, 1)), tir.reshape(1, size, size), box_to_crop(box, transform)
+        rgb, tir = crop_pair(pair, transform, self.settings.padding, grayscale, brightness)
+        return rgb, tir, box_to_crop(box, transform)
+
+
+class OSTrackViewSampler(DiMPSampler):
+    """DiMP samples (the student's, unchanged: the same random draws) plus the views an OSTrack-geometry teacher
+    (AINet) takes of the same frames, for distillation (:class:`~rgbt_tracker_ros.distill.teachers.AINetTeacher`).
+
+    Added items: ``teacher_template_rgb (1, 3, Sz, Sz)`` / ``teacher_template_tir (1, 1, Sz, Sz)``: the base (first)
+    train frame cut at ``template_area_factor`` (2) around its box without jitter (OSTrack's template), resampled
+    to ``template_size``; ``teacher_search_rgb (Ftrain + Ftest, 3, Sx, Sx)`` / ``teacher_search_tir``: every train
+    frame, then every test frame, cut with the student's very crop transform (the same image region, DiMP's
+    ``search_area_factor`` around the jittered box) resampled to ``search_size``. Same photometric augmentation as
+    the student's crop of the frame; cut from the frames, not from the student's crops, so the teacher gets its
+    own resolution.
+
+    Args:
+        search_size / template_size: the teacher's crop sizes (its config's ``search_size`` / ``template_size``).
+    """
+
+    def __init__(self, sequences, settings, samples_per_epoch: int, seed: int = 0, *, search_size: int,
+                 template_size: int) -> None:
+        super().__init__(sequences, settings, samples_per_epoch, seed)
+        self.search_size, self.template_size = int(search_size), int(template_size)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample, drawn = self.draw(index)
+        s = self.settings
+        train = drawn.frames["train"]
+        transform = search_area_transform(drawn.boxes[train.ids[0]], s.template_area_factor, self.template_size)
+        rgb, tir = crop_pair(train.pairs[0], transform, s.padding, drawn.grayscale, train.brightness)
+        sample["teacher_template_rgb"] = torch.from_numpy(rgb[None])
+        sample["teacher_template_tir"] = torch.from_numpy(tir[None])
+        views = [crop_pair(pair, transform.resized(self.search_size), s.padding, drawn.grayscale, part.brightness)
+                 for part in (train, drawn.frames["test"]) for pair, transform in zip(part.pairs, part.transforms)]
+        sample["teacher_search_rgb"] = torch.from_numpy(np.stack([rgb for rgb, _ in views]))
+        sample["teacher_search_tir"] = torch.from_numpy(np.stack([tir for _, tir in views]))
+        return sample

@@ -33,14 +33,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple, Optional, Protocol, Sequence as SequenceType
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rgbt_tracker_ros.data.crops import box_to_crop, search_area_transform, warp_crop
+from rgbt_tracker_ros.data.crops import CropTransform, box_to_crop, search_area_transform, warp_crop
 from rgbt_tracker_ros.data.decode import normalize_thermal
 from rgbt_tracker_ros.data.frames import FramePair
 from rgbt_tracker_ros.errors import DatasetError, InputError
@@ -209,6 +209,41 @@ def jitter_box(box: np.ndarray, rng: np.random.Generator, center_factor: float, 
     return np.r_[centre - 0.5 * size, size]
 
 
+def crop_pair(pair: FramePair, transform: CropTransform, padding: str, grayscale: bool,
+              brightness: SequenceType[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Both modalities of ``pair`` through one ``transform`` with DiMP's photometric augmentation (grey RGB
+    if ``grayscale``, ``brightness`` = ``(rgb factor, thermal factor)``): ``(rgb (3, H, W), tir (1, H, W))``
+    float32 in [0, 1]. The one crop of every sampler (DiMP's, OSTrack's, a distillation teacher's views)."""
+    pair.validate()
+    rgb = warp_crop(pair.rgb, transform, padding).astype(np.float32) / np.float32(255.0)
+    tir = warp_crop(normalize_thermal(pair.thermal), transform, padding)
+    if grayscale:
+        rgb = np.repeat((rgb @ GREY_WEIGHTS)[:, :, None], 3, axis=2)
+    rgb = np.clip(rgb * np.float32(brightness[0]), 0.0, 1.0)
+    tir = np.clip(tir * np.float32(brightness[1]), 0.0, 1.0)
+    return np.ascontiguousarray(rgb.transpose(2, 0, 1)), tir.reshape(1, *tir.shape[:2])
+
+
+class PartFrames(NamedTuple):
+    """The train or the test frames of a sample: indices, pairs, crop transforms, brightness factors."""
+
+    ids: list[int]
+    pairs: list[FramePair]
+    transforms: list[CropTransform]
+    brightness: np.ndarray
+
+
+@dataclass
+class DrawnFrames:
+    """Where a DiMP sample was cut from (:meth:`DiMPSampler.draw`): the sequence's training ``boxes``, the
+    sample's ``grayscale`` draw and its ``frames`` per part (``train``, ``test``), so that another view of the
+    same frames (a distillation teacher's crops) can repeat the same region and augmentation."""
+
+    boxes: np.ndarray
+    grayscale: bool
+    frames: dict[str, PartFrames] = field(default_factory=dict)
+
+
 class UsableSequence(NamedTuple):
     """A sequence the sampler draws from, with its training boxes and hidden-target mask."""
 
@@ -293,6 +328,10 @@ class DiMPSampler(Dataset):
         return self.samples_per_epoch
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self.draw(index)[0]
+
+    def draw(self, index: int) -> tuple[dict[str, torch.Tensor], DrawnFrames]:
+        """Sample ``index`` of the epoch and the frames it was cut from (for other views of them)."""
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         while True:
             chosen = self.sequences[int(rng.integers(len(self.sequences)))]
@@ -300,23 +339,28 @@ class DiMPSampler(Dataset):
             if frame_ids is not None:
                 break
         sequence, boxes, hidden = chosen
-        train_ids, test_ids = frame_ids
         s = self.settings
         grayscale = rng.random() < s.grayscale_probability
+        drawn = DrawnFrames(boxes=boxes, grayscale=grayscale)
         sample: dict[str, torch.Tensor] = {}
         for part, ids, centre_jitter, scale_jitter in (
-            ("train", train_ids, s.center_jitter_train, s.scale_jitter_train),
-            ("test", test_ids, s.center_jitter_test, s.scale_jitter_test),
+            ("train", frame_ids[0], s.center_jitter_train, s.scale_jitter_train),
+            ("test", frame_ids[1], s.center_jitter_test, s.scale_jitter_test),
         ):
             brightness = rng.uniform(max(0.0, 1 - s.brightness_jitter), 1 + s.brightness_jitter, size=2)
-            crops = [
-                self._crop_frame(sequence[i], boxes[i], rng, centre_jitter, scale_jitter, grayscale, brightness)
+            pairs = [sequence[i] for i in ids]
+            transforms = [
+                search_area_transform(jitter_box(boxes[i], rng, centre_jitter, scale_jitter), s.search_area_factor,
+                                      s.output_size)
                 for i in ids
             ]
-            rgb, tir, crop_boxes = zip(*crops)
+            drawn.frames[part] = PartFrames(ids, pairs, transforms, brightness)
+            crops = [crop_pair(pair, transform, s.padding, grayscale, brightness)
+                     for pair, transform in zip(pairs, transforms)]
+            rgb, tir = zip(*crops)
             sample[f"{part}_rgb"] = torch.from_numpy(np.stack(rgb))
             sample[f"{part}_tir"] = torch.from_numpy(np.stack(tir))
-            crop_boxes = np.stack(crop_boxes)
+            crop_boxes = np.stack([box_to_crop(boxes[i], transform) for i, transform in zip(ids, transforms)])
             sample[f"{part}_bb"] = torch.from_numpy(crop_boxes.astype(np.float32))
             label = gaussian_label(
                 crop_boxes, s.output_sigma_factor / s.search_area_factor, s.filter_size, s.feature_size, s.output_size
@@ -329,7 +373,7 @@ class DiMPSampler(Dataset):
         ]
         sample["test_proposals"] = torch.from_numpy(np.array([[p for p, _ in frame] for frame in proposals], np.float32))
         sample["proposal_iou"] = torch.from_numpy(np.array([[iou for _, iou in frame] for frame in proposals], np.float32))
-        return sample
+        return sample, drawn
 
     def sample_frame_ids(
         self, visible: np.ndarray, rng: np.random.Generator, test_candidates: Optional[np.ndarray] = None
@@ -358,28 +402,6 @@ class DiMPSampler(Dataset):
                 return base + previous, test
             gap_increase += 5
         return None
-
-    def _crop_frame(
-        self,
-        pair: FramePair,
-        box: np.ndarray,
-        rng: np.random.Generator,
-        centre_jitter: float,
-        scale_jitter: float,
-        grayscale: bool,
-        brightness: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Crop one pair around a jittered ``box``: ``(rgb (3,S,S), tir (1,S,S), crop box (4,))``."""
-        s = self.settings
-        pair.validate()
-        transform = search_area_transform(jitter_box(box, rng, centre_jitter, scale_jitter), s.search_area_factor, s.output_size)
-        rgb = warp_crop(pair.rgb, transform, s.padding).astype(np.float32) / np.float32(255.0)
-        tir = warp_crop(normalize_thermal(pair.thermal), transform, s.padding)
-        if grayscale:
-            rgb = np.repeat((rgb @ GREY_WEIGHTS)[:, :, None], 3, axis=2)
-        rgb = np.clip(rgb * np.float32(brightness[0]), 0.0, 1.0)
-        tir = np.clip(tir * np.float32(brightness[1]), 0.0, 1.0)
-        return np.ascontiguousarray(rgb.transpose(2, 0, 1)), tir[None], box_to_crop(box, transform)
 
 
 def collate_samples(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

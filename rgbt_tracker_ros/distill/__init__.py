@@ -4,5 +4,6 @@
 * :mod:`.scfd`: SEM / CEM teacher targets and L_SCFD (Eq. 1-3);
 * :mod:`.mpsd`: L_fus, path selection and the penalty L_p, L_MPSD (Eq. 7-11);
 * :mod:`.hfrd`: the corrected teacher response and L_HFRD (Eq. 12-13);
+* :mod:`.teachers`: what the terms ask of the teacher, answered by a CMD teacher or an AINet;
 * :mod:`.objective`: the training actor of Eq. 14 with the frozen teacher.
 """

@@ -4,11 +4,18 @@ which CMD's SCFD (Sec. 3.3) puts between the student's unimodal features and the
 One :class:`ABF` per level: ``conv1`` (1x1, student channels -> ``mid``, no bias) + BN; on every level
 but the deepest, the residual ``y`` handed down from the next deeper level is resized (nearest) to
 this level's size and fused with attention ``z = sigmoid(att_conv(cat[x, y]))`` (1x1 conv
-``2 mid -> 2``): ``x = x z_0 + y z_1``; ``x`` is resized (nearest) to the teacher level's size if it
-differs, and ``conv2`` (3x3, ``mid`` -> teacher channels, no bias) + BN maps it to the teacher's
+``2 mid -> 2``): ``x = x z_0 + y z_1``; ``x`` is resized to the teacher level's size if it
+differs (:func:`resize_map`), and ``conv2`` (3x3, ``mid`` -> teacher channels, no bias) + BN maps it to the teacher's
 channels. The output goes to the loss, ``x`` is the residual for the next shallower level.
 :class:`ABFChain` runs the levels deepest first, as ReviewKD; ``mid = min(512, deepest student
 channels)`` and the Kaiming-uniform (``a=1``) initialisation of ``conv1``/``conv2`` are ReviewKD's.
+
+Resizing (:func:`resize_map`): nearest when a map grows, as ReviewKD; the mean over the covered cells (``area``)
+when it shrinks (ours): a CMD teacher's maps have the student's sizes, but an AINet teacher's token grid is
+coarser than the student's shallow levels (e.g. a 144x144 stem against 16x16 tokens), where nearest would keep
+one cell in 81 and send the loss's gradient to it alone. Both are linear, so MPSD's width adapter stays affine
+(:mod:`.mpsd`). Student and teacher maps always cover the same image region (the teacher sees the student's
+search region), so resizing aligns them.
 """
 from __future__ import annotations
 
@@ -17,6 +24,16 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def resize_map(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """``(N, C, h, w)`` -> ``(N, C, *size)`` over the same extent: nearest where it grows, the mean of the covered
+    cells (``area``) where it shrinks, unchanged at equal sizes."""
+    size = tuple(int(v) for v in size)
+    if tuple(x.shape[-2:]) == size:
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="area" if shrink else "nearest")
 
 
 class ABF(nn.Module):
@@ -39,11 +56,10 @@ class ABF(nn.Module):
         if self.att_conv is not None:
             if residual is None:
                 raise ValueError("a fusing ABF stage needs the residual of the deeper stage")
-            residual = F.interpolate(residual, size=x.shape[-2:], mode="nearest")
+            residual = resize_map(residual, x.shape[-2:])
             z = self.att_conv(torch.cat((x, residual), dim=1))
             x = x * z[:, 0:1] + residual * z[:, 1:2]
-        if tuple(x.shape[-2:]) != tuple(out_size):
-            x = F.interpolate(x, size=tuple(out_size), mode="nearest")
+        x = resize_map(x, out_size)
         return self.conv2(x), x
 
 

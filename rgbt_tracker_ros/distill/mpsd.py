@@ -20,20 +20,24 @@ Decisions where the paper is silent (also in docs/training.md):
   ``{rgb, tir, mdc}``), not the MDC feature: it is the feature the teacher's heads read, as
   ``fs_fus`` is the student's.
 * **Channels**: where the student's fused width differs from the teacher's (student-r18 128/256
-  against teacher-r50 512/1024), :class:`FusionAdapter` maps the student side with one learnt
-  1x1 convolution per level, the same for the fused feature and the three initial fusions. Being
-  affine and the weights summing to 1, ``adapt(sum_n w_n f_n) = sum_n w_n adapt(f_n)``, so the
-  paths stay comparable to the fused feature. Equal widths (the tiny configs) need no adapter.
+  against teacher-r50 512/1024, or AINet's token width), :class:`FusionAdapter` maps the student side
+  with one learnt 1x1 convolution per level, the same for the fused feature and the three initial
+  fusions. Being affine and the weights summing to 1, ``adapt(sum_n w_n f_n) = sum_n w_n adapt(f_n)``,
+  so the paths stay comparable to the fused feature. Equal widths (the tiny configs) need no adapter.
+* **Sizes**: a CMD teacher's fused maps have the student's sizes; an AINet teacher's token grid does
+  not, and the adapter then resizes the student side to it (:func:`~.abf.resize_map`, linear, so the
+  identity above still holds). Which teacher features are ``ft_fus``: :mod:`.teachers`.
 * Frames: the train and the test frames of a sample together, as SCFD.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 from torch import nn
 
+from rgbt_tracker_ros.distill.abf import resize_map
 from rgbt_tracker_ros.networks.models import FUSED_LEVELS
 
 
@@ -87,19 +91,19 @@ def mpsd_loss(teacher_fused: Mapping[str, torch.Tensor], student_fused: Mapping[
 
 
 class FusionAdapter(nn.Module):
-    """Student fused width -> teacher fused width per level: a 1x1 conv where they differ, else the identity."""
+    """Student fused width -> teacher fused width per level: a 1x1 conv where they differ, else the identity;
+    then the teacher's map size (:func:`~.abf.resize_map`)."""
 
     def __init__(self, student_channels: Mapping[str, int], teacher_channels: Mapping[str, int]):
         super().__init__()
         self.convs = nn.ModuleDict({level: nn.Conv2d(student_channels[level], teacher_channels[level], 1)
                                     for level in FUSED_LEVELS if student_channels[level] != teacher_channels[level]})
 
-    def forward(self, level: str, features: torch.Tensor) -> torch.Tensor:
-        """``(N, C_s, H, W)`` or ``(N, P, C_s, H, W)`` -> the same at the teacher's width."""
-        if level not in self.convs:
-            return features
+    def forward(self, level: str, features: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+        """``(N, C_s, H, W)`` or ``(N, P, C_s, H, W)`` -> the same at the teacher's width and map ``size``."""
         if features.dim() == 5:
             n, p = features.shape[:2]
-            out = self.convs[level](features.flatten(0, 1))
+            out = self.forward(level, features.flatten(0, 1), size)
             return out.reshape(n, p, *out.shape[1:])
-        return self.convs[level](features)
+        features = resize_map(features, size)  # first: cheaper, and a 1x1 conv commutes with both resizings
+        return self.convs[level](features) if level in self.convs else features

@@ -7,10 +7,11 @@ paper), each term switched on by ``settings.distill.terms``
 * L_original: DiMP's loss (:class:`~rgbt_tracker_ros.training.losses.DiMPLoss`), always;
 * L_SCFD (Eq. 1-3, :mod:`.scfd`), L_MPSD (Eq. 7-11, :mod:`.mpsd`), L_HFRD (Eq. 12-13, :mod:`.hfrd`).
 
-The teacher is a checkpoint (``kind: teacher``), frozen: eval mode (BatchNorm running statistics),
-``requires_grad`` off, run under ``no_grad`` on the same batch as the student (its whole DiMP
-forward pass: features, fused features and score maps), never in the optimizer, never wrapped by
-DDP. Each process of a DDP run holds its own copy. With no term switched on it is not run.
+The teacher (:mod:`.teachers`: a CMD teacher or an AINet, by the checkpoint's family) answers what each term
+asks: features per SCFD level, fused features per MPSD level, the response map on the student's grid. It is
+frozen: eval mode, ``requires_grad`` off, run under ``no_grad`` on the same batch as the student, never in the
+optimizer, never wrapped by DDP. Each process of a DDP run holds its own copy. With no term switched on it is
+not run.
 
 The student and the modules that only distillation trains (SCFD's ABF chains, MPSD's width
 adapters where the widths differ) form one :class:`DistillationNet`: the optimizer, ``train()``
@@ -25,13 +26,14 @@ from typing import Any, Mapping, Optional, Union
 import torch
 from torch import nn
 
+from rgbt_tracker_ros.data.sampler import DiMPSampler
 from rgbt_tracker_ros.distill.hfrd import hfrd_loss
 from rgbt_tracker_ros.distill.mpsd import FusionAdapter, mpsd_loss
 from rgbt_tracker_ros.distill.scfd import SCFDHead, scfd_loss, scfd_targets
-from rgbt_tracker_ros.errors import CheckpointError, InputError
+from rgbt_tracker_ros.distill.teachers import DistillTeacher, TeacherTargets, both_frames, load_teacher
 from rgbt_tracker_ros.networks.backbones import LEVELS
-from rgbt_tracker_ros.networks.config import AnyConfig, ModelConfig
-from rgbt_tracker_ros.networks.models import FUSED_LEVELS, FusionFeatures, ModelOutput, RGBTDiMPNet
+from rgbt_tracker_ros.networks.config import ModelConfig
+from rgbt_tracker_ros.networks.models import FUSED_LEVELS, ModelOutput, RGBTDiMPNet
 from rgbt_tracker_ros.training.actors import Actor, Autocast, ObjectiveFactory
 from rgbt_tracker_ros.training.losses import DiMPLoss, LossTerms
 from rgbt_tracker_ros.training.run_log import LOG_COLUMNS
@@ -43,30 +45,25 @@ CMD_LOG_COLUMNS = (LOG_COLUMNS[:7] + ("original", "scfd", "mpsd", "hfrd") + LOG_
                    + ("l_scfd", "l_fus", "l_p", "l_hfrd", "mpsd_agree") + LOG_COLUMNS[9:])
 
 
-def _both(features: tuple[FusionFeatures, FusionFeatures], group: str, level: str) -> torch.Tensor:
-    """``group`` (rgb, tir, fused, initial_fusions, path_weights) at ``level`` of train and test frames together."""
-    return torch.cat([getattr(f, group)[level] for f in features], dim=0)
-
-
 class DistillationNet(nn.Module):
     """The student with its distillation-only modules; ``forward`` returns the student's output and
     the feature losses (SCFD, MPSD) that need those modules.
 
     Args:
         student: the network being trained.
-        teacher_config: the teacher's architecture (for the target widths).
+        teacher: the teacher (for the target widths).
         terms: the distillation terms that are on.
     """
 
-    def __init__(self, student: RGBTDiMPNet, teacher_config: ModelConfig, terms: tuple[str, ...]):
+    def __init__(self, student: RGBTDiMPNet, teacher: DistillTeacher, terms: tuple[str, ...]):
         super().__init__()
         self.student = student
-        s_channels, t_channels = student.config.backbone_channels, teacher_config.backbone_channels
-        self.scfd = SCFDHead(s_channels, t_channels) if "scfd" in terms else None
-        self.mpsd = FusionAdapter(s_channels, t_channels) if "mpsd" in terms else None
+        s_channels = student.config.backbone_channels
+        self.scfd = SCFDHead(s_channels, teacher.channels) if "scfd" in terms else None
+        self.mpsd = FusionAdapter(s_channels, teacher.fused_channels) if "mpsd" in terms else None
 
     def forward(self, batch: Mapping[str, torch.Tensor],
-                teacher: Optional[ModelOutput]) -> tuple[ModelOutput, dict[str, torch.Tensor]]:
+                teacher: Optional[TeacherTargets]) -> tuple[ModelOutput, dict[str, torch.Tensor]]:
         output = self.student(batch["train_rgb"], batch["train_tir"], batch["test_rgb"], batch["test_tir"],
                               batch["train_bb"], batch["test_proposals"])
         losses: dict[str, torch.Tensor] = {}
@@ -75,20 +72,20 @@ class DistillationNet(nn.Module):
         if teacher is None:
             raise ValueError("SCFD and MPSD need the teacher's output")
         student_frames = (output.train_features, output.test_features)
-        teacher_frames = (teacher.train_features, teacher.test_features)
         if self.scfd is not None:
-            targets = scfd_targets({level: _both(teacher_frames, "rgb", level) for level in LEVELS},
-                                   {level: _both(teacher_frames, "tir", level) for level in LEVELS})
-            student = {modality: {level: _both(student_frames, modality, level) for level in LEVELS}
+            targets = scfd_targets(teacher.rgb, teacher.tir)
+            student = {modality: {level: both_frames(student_frames, modality, level) for level in LEVELS}
                        for modality in ("rgb", "tir")}
             adapted = self.scfd(student, [tuple(t.shape[-2:]) for t in targets["rgb"]])
             losses["scfd"] = scfd_loss(adapted, targets)
         if self.mpsd is not None:
+            sizes = {level: teacher.fused[level].shape[-2:] for level in FUSED_LEVELS}
             mpsd = mpsd_loss(
-                {level: _both(teacher_frames, "fused", level) for level in FUSED_LEVELS},
-                {level: self.mpsd(level, _both(student_frames, "fused", level)) for level in FUSED_LEVELS},
-                {level: self.mpsd(level, _both(student_frames, "initial_fusions", level)) for level in FUSED_LEVELS},
-                {level: _both(student_frames, "path_weights", level) for level in FUSED_LEVELS},
+                teacher.fused,
+                {level: self.mpsd(level, both_frames(student_frames, "fused", level), sizes[level]) for level in FUSED_LEVELS},
+                {level: self.mpsd(level, both_frames(student_frames, "initial_fusions", level), sizes[level])
+                 for level in FUSED_LEVELS},
+                {level: both_frames(student_frames, "path_weights", level) for level in FUSED_LEVELS},
             )
             losses["fus"], losses["p"] = mpsd.fus, mpsd.penalty
             agree = [(mpsd.selected[level] == mpsd.predicted[level]).float().mean() for level in FUSED_LEVELS]
@@ -101,24 +98,24 @@ class CMDActor(Actor):
 
     log_columns = CMD_LOG_COLUMNS
 
-    def __init__(self, model: RGBTDiMPNet, settings: TrainSettings, teacher: RGBTDiMPNet, teacher_id: dict[str, Any]):
-        check_pair(model.config, teacher.config)
+    def __init__(self, model: RGBTDiMPNet, settings: TrainSettings, teacher: DistillTeacher,
+                 teacher_id: dict[str, Any]):
         self.terms = settings.distill.terms
         self.alpha, self.beta = settings.distill.alpha, settings.distill.beta
-        net = DistillationNet(model, teacher.config, self.terms)
+        net = DistillationNet(model, teacher, self.terms)
         extra = nn.ModuleDict({name: m for name, m in (("scfd", net.scfd), ("mpsd", net.mpsd)) if m is not None})
         super().__init__(model, extra=extra if any(True for _ in extra.parameters()) else None, net=net)
-        self.teacher = freeze_teacher(teacher)
+        self.teacher = teacher
         self.teacher_id = dict(teacher_id)
+        #: The student's DiMP samples, with the teacher's own views of the frames where it needs them.
+        self.sampler_class = teacher.sampler_class if self.terms else DiMPSampler
         self.original = DiMPLoss(settings.loss_weights, settings.hinge_threshold)
 
     def __call__(self, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast) -> LossTerms:
         teacher = None
         with autocast():
             if self.terms:
-                with torch.no_grad():
-                    teacher = self.teacher(batch["train_rgb"], batch["train_tir"], batch["test_rgb"],
-                                           batch["test_tir"], batch["train_bb"], batch["test_proposals"])
+                teacher = self.teacher(batch)  # under no_grad
             output, feature_losses = net(batch, teacher)
         original = self.original(output, batch)
         weighted: dict[str, torch.Tensor] = {}
@@ -131,7 +128,7 @@ class CMDActor(Actor):
             raw.update(l_fus=float(feature_losses["fus"].detach()), l_p=float(feature_losses["p"].detach()),
                        mpsd_agree=float(feature_losses["agree"]))
         if "hfrd" in self.terms:
-            l_hfrd = hfrd_loss(output.target_scores[-1], teacher.target_scores[-1], batch["test_label"])
+            l_hfrd = hfrd_loss(output.target_scores[-1], teacher.response, batch["test_label"])
             weighted["hfrd"] = self.beta * l_hfrd
             raw["l_hfrd"] = float(l_hfrd.detach())
         total = original.total + sum(weighted.values())  # Eq. 14
@@ -149,50 +146,10 @@ class CMDActor(Actor):
                 f"{self.teacher_id['teacher_config']!r} (sha256 {self.teacher_id['teacher_sha256'][:12]})")
 
 
-def freeze_teacher(teacher: RGBTDiMPNet) -> RGBTDiMPNet:
-    """Eval mode and no gradients (it is no submodule of the trained network, so ``train()`` never reaches it)."""
-    teacher.requires_grad_(False)
-    return teacher.eval()
-
-
-def check_pair(student: ModelConfig, teacher: AnyConfig) -> None:
-    """Student and teacher must be of their kinds and see the same crops on the same score grid."""
-    if student.kind != "student":
-        raise InputError(f"distillation trains a student; model config {student.name!r} is a {student.kind}")
-    if teacher.family == "ainet":
-        raise InputError(f"the teacher checkpoint holds an AINet ({teacher.name!r}), which Eq. 14 cannot distil from "
-                         "yet (its template/search crops and score grid are not the student's); label a bundle with "
-                         "it (`rgbt-tracker label --model`) and train on the bundle (--data BUNDLE) instead")
-    if teacher.kind != "teacher":
-        raise InputError(f"the teacher checkpoint holds a {teacher.kind} ({teacher.name!r}); --teacher needs a teacher")
-    differences = [f"{key} ({getattr(student, key)} vs {getattr(teacher, key)})"
-                   for key in ("input_size", "feature_stride", "filter_size")
-                   if getattr(student, key) != getattr(teacher, key)]
-    if differences:
-        raise InputError(f"student {student.name!r} and teacher {teacher.name!r} must share the crop and score grid "
-                         f"to be compared on the same samples; they differ in {', '.join(differences)}")
-
-
-def load_teacher(path: Union[str, Path], student: ModelConfig) -> tuple[RGBTDiMPNet, dict[str, Any]]:
-    """The teacher of checkpoint ``path`` (on the CPU, frozen) and its identity for the training state.
-
-    Raises :class:`CheckpointError` for a missing, corrupt or foreign file and :class:`InputError`
-    for a checkpoint that is no teacher or does not fit ``student`` (:func:`check_pair`).
-    """
-    from rgbt_tracker_ros.data.bundle import file_sha256
-    from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"teacher checkpoint not found: {path}")
-    teacher, meta = load_checkpoint(path)
-    check_pair(student, meta["config"])
-    return freeze_teacher(teacher), {"teacher_config": meta["config"].name, "teacher_sha256": file_sha256(path)}
-
-
 def cmd_objective(teacher_path: Union[str, Path], student: ModelConfig) -> ObjectiveFactory:
-    """The trainer's factory of :class:`CMDActor` with the teacher of ``teacher_path`` (loaded and
-    checked now, so that a bad teacher fails before any training starts)."""
+    """The trainer's factory of :class:`CMDActor` with the teacher of ``teacher_path`` (a CMD teacher or an AINet,
+    :func:`~.teachers.load_teacher`; loaded and checked now, so that a bad teacher fails before any training
+    starts)."""
     teacher, teacher_id = load_teacher(teacher_path, student)
 
     def factory(model: RGBTDiMPNet, settings: TrainSettings, device: torch.device) -> CMDActor:

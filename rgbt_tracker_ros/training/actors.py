@@ -10,7 +10,8 @@ An actor owns
 * ``net``: the module the optimizer, ``train()``/``eval()`` and DDP see: ``model`` itself, or a
   container of ``model`` and ``extra`` (DDP must wrap everything that receives gradients).
 
-An actor also names what a batch holds: ``sampler_class`` (DiMP's samples or OSTrack's), ``log_columns``
+An actor also names what a batch holds: ``sampler_class`` (DiMP's samples, OSTrack's, or DiMP's with a distillation
+teacher's own views of the frames), ``log_columns``
 and ``progress_terms`` (the terms on the progress bar).
 
 :class:`DiMPActor` is L_original (base training of the CMD networks), :class:`OSTrackActor` OSTrack's loss
@@ -44,8 +45,9 @@ class Actor:
     log_columns: tuple[str, ...] = LOG_COLUMNS
     #: Terms shown on the progress bar.
     progress_terms: tuple[str, ...] = ("loss", "iou", "clf_final")
-    #: The training samples the objective reads (a :class:`~rgbt_tracker_ros.data.sampler.DiMPSampler`-like dataset).
-    sampler_class: type = DiMPSampler
+    #: The training samples the objective reads: ``sampler_class(sequences, settings, samples_per_epoch, seed=)``
+    #: builds a :class:`~rgbt_tracker_ros.data.sampler.DiMPSampler`-like dataset (a class or a ``partial`` of one).
+    sampler_class: Callable[..., DiMPSampler] = DiMPSampler
 
     def __init__(self, model: nn.Module, extra: Optional[nn.Module] = None, net: Optional[nn.Module] = None):
         self.model = model
