@@ -205,7 +205,7 @@ class DroneDifficulty:
         crossing: when the passing look-alike is level with the target.
         occlusion: when the target is in the middle of the occluder (``None``: no occluder).
         occluder_m: the occluder's size along the target's path (m).
-        twin: the passing look-alike looks like the target (same colour, size within 3 %).
+        twin: the passing look-alike has the target's colour (a car also its length within 3 %).
         stop: ``(time braking starts, seconds standing)``.
         turn: ``(time the turn starts, angle in radians)`` (walkers).
         zoom: ``(time the change starts, seconds it takes, final factor)``.
@@ -327,7 +327,7 @@ def _vehicle_look(
     rng: np.random.Generator, like: Optional[_VehicleLook] = None, twin: bool = False
 ) -> _VehicleLook:
     """A car; a look-alike of ``like`` has its size +-10 % and, for a third, its colour; its ``twin``
-    its colour and its size +-3 %."""
+    its colour and its length +-3 %."""
     palette = _CAR_COLOURS[rng.choice(len(_CAR_COLOURS), p=_CAR_WEIGHTS)]
     if like is None:
         length, width, colour = rng.uniform(4.2, 4.9), rng.uniform(1.75, 1.95), palette
