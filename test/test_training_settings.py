@@ -70,6 +70,10 @@ def test_bundled_stages_differ_from_their_base_only_where_they_say():
     assert finetune.replace(name=long.name, description=long.description, epochs=long.epochs, lr=long.lr,
                             module_lrs=long.module_lrs, lr_step_epochs=long.lr_step_epochs, seed=long.seed,
                             sampler=long.sampler) == long
+    drone_mix = load_settings("synthetic-drone-mix")  # the fourth stage: fewer epochs, its own seed
+    assert (drone_mix.epochs, drone_mix.lr_step_epochs, drone_mix.seed) == (8, 8, 3)
+    assert drone_mix.replace(name=finetune.name, description=finetune.description, epochs=finetune.epochs,
+                             lr_step_epochs=finetune.lr_step_epochs, seed=finetune.seed) == finetune
 
 
 def test_extends_loops_and_bad_bases_are_input_errors(tmp_path):
