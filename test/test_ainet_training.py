@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,8 +15,6 @@ from rgbt_tracker_ros.data.datasets import open_dataset
 from rgbt_tracker_ros.data.mixture import SourceMixture, TrainingSource
 from rgbt_tracker_ros.data.ostrack_sampler import OSTrackSampler, center_heatmap, gaussian_radius
 from rgbt_tracker_ros.data.sampler import collate_samples
-from rgbt_tracker_ros.data.synthetic import make_specs
-from rgbt_tracker_ros.data.writers import write_lasher
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.networks.ainet import AINet
 from rgbt_tracker_ros.networks.center_head import HeadOutput
@@ -34,13 +31,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 MICRO = AINetConfig(name="micro", embed_dim=32, depth=2, num_heads=2, template_size=32, search_size=64, d_state=4,
                     order_dim=8, order_hidden=16, head_channels=16, drop_path_rate=0.0)
 
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic")
-    for spec in make_specs(2, seed=0, frames=24, size=(128, 96)):
-        write_lasher(spec, root / spec.name)
-    return root
 
 
 def small_settings(**changes):

@@ -20,8 +20,6 @@ from rgbt_tracker_ros.data.crops import search_area_transform
 from rgbt_tracker_ros.data.datasets import open_dataset
 from rgbt_tracker_ros.data.ostrack_sampler import OSTrackViewSampler, center_heatmap
 from rgbt_tracker_ros.data.sampler import DiMPSampler, crop_pair, gaussian_label
-from rgbt_tracker_ros.data.synthetic import make_specs
-from rgbt_tracker_ros.data.writers import write_lasher
 from rgbt_tracker_ros.distill.hfrd import hfrd_loss
 from rgbt_tracker_ros.distill.objective import cmd_objective
 from rgbt_tracker_ros.distill.teachers import AINetTeacher, ainet_levels, response_on_student_grid
@@ -38,13 +36,6 @@ AINET = load_config("ainet-tiny")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic")
-    for spec in make_specs(2, seed=0, frames=24, size=(128, 96)):
-        write_lasher(spec, root / spec.name)
-    return root
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,6 @@ import torch.multiprocessing as mp
 
 from rgbt_tracker_ros.data.datasets import open_dataset
 from rgbt_tracker_ros.data.mixture import SourceMixture, TrainingSource, open_training_root
-from rgbt_tracker_ros.data.synthetic import make_specs
-from rgbt_tracker_ros.data.writers import write_lasher
 from rgbt_tracker_ros.distill.hfrd import hfrd_loss
 from rgbt_tracker_ros.distill.objective import cmd_objective
 from rgbt_tracker_ros.errors import CheckpointError, DatasetError, InputError
@@ -35,13 +33,6 @@ TEACHER = load_config("teacher-tiny", input_size=64, pretrained="none")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic")
-    for spec in make_specs(2, seed=0, frames=24, size=(128, 96)):
-        write_lasher(spec, root / spec.name)
-    return root
 
 
 @pytest.fixture(scope="module")

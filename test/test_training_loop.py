@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +9,6 @@ import torch
 
 from rgbt_tracker_ros.cli.main import main
 from rgbt_tracker_ros.data.datasets import open_dataset
-from rgbt_tracker_ros.data.synthetic import make_specs
-from rgbt_tracker_ros.data.writers import write_lasher
 from rgbt_tracker_ros.errors import CheckpointError, InputError
 from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
 from rgbt_tracker_ros.networks.config import ModelConfig, build_model
@@ -37,14 +34,6 @@ def cli(monkeypatch):
     monkeypatch.setattr("rgbt_tracker_ros.cli.main.SUBCOMMANDS", ("train",))
     return main
 
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> Path:
-    """Two short synthetic sequences written in the LasHeR layout."""
-    root = tmp_path_factory.mktemp("synthetic")
-    for spec in make_specs(2, seed=0, frames=24, size=(128, 96)):
-        write_lasher(spec, root / spec.name)
-    return root
 
 
 def small_settings(**changes):
