@@ -32,6 +32,20 @@ def test_ablation_rows_differ_only_in_their_terms():
                        description=load_settings("synthetic-cpu").description) == load_settings("synthetic-cpu")
 
 
+def test_synthetic_ablation_rows_are_the_demo_recipe_in_bf16_with_their_terms():
+    demo = load_settings("synthetic-demo")
+    full = load_settings("cmd-synthetic")
+    assert (full.distill.alpha, full.distill.beta) == (0.001, 100.0)
+    assert full.replace(name=demo.name, description=demo.description, amp_dtype=demo.amp_dtype,
+                        distill=demo.distill) == demo
+    assert full.amp_dtype == "bfloat16" != demo.amp_dtype
+    for name, terms in ROWS.items():
+        row = load_settings(name.replace("cmd-student", "cmd-synthetic"))
+        assert row.distill.terms == terms
+        assert row.replace(name=full.name, description=full.description,
+                           distill=DistillSettings(terms=full.distill.terms)) == full
+
+
 def test_extends_merges_the_distill_block_and_a_round_trip_keeps_it(tmp_path):
     child = tmp_path / "heavier.yaml"
     child.write_text("extends: cmd-student\ndistill: {alpha: 0.01}\n")
