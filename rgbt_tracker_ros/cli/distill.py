@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--teacher", metavar="CKPT", help="teacher checkpoint: a CMD teacher (kind teacher, e.g. a "
                         "teacher-r50 run) or an AINet (kind ainet, e.g. an ainet-vitb run)")
     add_run_arguments(parser, "settings: bundled name (cmd-student, cmd-student-origin, cmd-student-scfd, "
-                      "cmd-student-scfd-mpsd, cmd-synthetic-cpu) or a YAML file (default: cmd-student)")
+                      "cmd-student-scfd-mpsd; the synthetic ablation cmd-synthetic, cmd-synthetic-origin, "
+                      "cmd-synthetic-scfd, cmd-synthetic-scfd-mpsd; cmd-synthetic-cpu) or a YAML file (default: "
+                      "cmd-student)")
     parser.set_defaults(func=run)
 
 
