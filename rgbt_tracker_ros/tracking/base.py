@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from rgbt_tracker_ros.data.decode import normalize_thermal
 from rgbt_tracker_ros.data.frames import FramePair
+from rgbt_tracker_ros.errors import InputError
 
 
 class TrackState(str, enum.Enum):
@@ -60,6 +62,16 @@ class Tracker(abc.ABC):
     @abc.abstractmethod
     def track(self, pair: FramePair) -> TrackResult:
         """Locate the object in the next frame pair."""
+
+
+def network_input(pair: FramePair, thermal_mode: tuple[str, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """What a network tracker reads from ``pair``: validated (:class:`InputError` otherwise), the RGB image and the
+    thermal image normalised to [0, 1] by ``thermal_mode`` (``normalize_thermal``'s mode, low, high)."""
+    if not isinstance(pair, FramePair):
+        raise InputError(f"expected a FramePair, got {type(pair).__name__}")
+    pair.validate()
+    mode, low, high = thermal_mode
+    return pair.rgb, normalize_thermal(pair.thermal, mode, low, high)
 
 
 class StageClock:

@@ -66,13 +66,12 @@ import numpy as np
 import torch
 
 from rgbt_tracker_ros.data.crops import CropTransform, box_to_crop, box_from_crop, crop_transform, warp_crop
-from rgbt_tracker_ros.data.decode import normalize_thermal
 from rgbt_tracker_ros.data.frames import FramePair, validate_box
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.tracking.augmentation import augment_patch, build_augmentations, feature_dropout
 from rgbt_tracker_ros.tracking.backends import create_backend
 from rgbt_tracker_ros.tracking.backends.base import InferenceBackend
-from rgbt_tracker_ros.tracking.base import StageClock, Tracker, TrackResult, TrackState
+from rgbt_tracker_ros.tracking.base import StageClock, Tracker, TrackResult, TrackState, network_input
 from rgbt_tracker_ros.tracking.device import resolve_device
 from rgbt_tracker_ros.tracking.localization import Localization, hann2d, localize, state_for_flag
 from rgbt_tracker_ros.tracking.memory import SampleMemory
@@ -137,14 +136,6 @@ class DiMPTracker(Tracker):
 
     # ------------------------------------------------------------------ inputs and features
 
-    def _prepare(self, pair: FramePair) -> tuple[np.ndarray, np.ndarray]:
-        """Validate ``pair``; returns the RGB image and the thermal image normalised to [0, 1]."""
-        if not isinstance(pair, FramePair):
-            raise InputError(f"expected a FramePair, got {type(pair).__name__}")
-        pair.validate()
-        mode, low, high = self.params.thermal_mode
-        return pair.rgb, normalize_thermal(pair.thermal, mode, low, high)
-
     def _crop(self, rgb: np.ndarray, thermal: np.ndarray, transform: CropTransform) -> np.ndarray:
         """Both modalities warped with the same transform: ``SxSx4`` float32 (RGB, thermal) in [0, 1]."""
         rgb_crop = warp_crop(rgb, transform).astype(np.float32) / np.float32(255.0)
@@ -191,7 +182,7 @@ class DiMPTracker(Tracker):
     def initialize(self, pair: FramePair, box: np.ndarray) -> TrackResult:
         """Start tracking ``box`` (``[x, y, w, h]``) in ``pair``; raises :class:`InputError` on bad input."""
         clock = StageClock(self.device)
-        rgb, thermal = self._prepare(pair)
+        rgb, thermal = network_input(pair, self.params.thermal_mode)
         box = validate_box(box, pair.size)
         p = self.params
         self._generator = torch.Generator().manual_seed(int(p.seed))
@@ -255,7 +246,7 @@ class DiMPTracker(Tracker):
         if not self._initialized:
             raise InputError("track() called before initialize(); give the tracker a first box")
         clock = StageClock(self.device)
-        rgb, thermal = self._prepare(pair)
+        rgb, thermal = network_input(pair, self.params.thermal_mode)
         p = self.params
         self._frame_num += 1
         self._image_size = np.array([pair.size[1], pair.size[0]], dtype=np.float64)

@@ -29,11 +29,10 @@ import numpy as np
 import torch
 
 from rgbt_tracker_ros.data.crops import CropTransform, box_from_crop, search_area_transform, warp_crop
-from rgbt_tracker_ros.data.decode import normalize_thermal
 from rgbt_tracker_ros.data.frames import FramePair, validate_box
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.networks.center_head import boxes_at
-from rgbt_tracker_ros.tracking.base import StageClock, Tracker, TrackResult, TrackState
+from rgbt_tracker_ros.tracking.base import StageClock, Tracker, TrackResult, TrackState, network_input
 from rgbt_tracker_ros.tracking.device import resolve_device
 from rgbt_tracker_ros.tracking.localization import hann2d, state_for_flag
 from rgbt_tracker_ros.tracking.params import OSTrackParams, load_ostrack_params
@@ -74,14 +73,6 @@ class OSTrackTracker(Tracker):
         self.last_flag: Optional[str] = None
         self._template: Optional[tuple[torch.Tensor, torch.Tensor]] = None
 
-    def _prepare(self, pair: FramePair) -> tuple[np.ndarray, np.ndarray]:
-        """Validate ``pair``; returns the RGB image and the thermal image normalised to [0, 1]."""
-        if not isinstance(pair, FramePair):
-            raise InputError(f"expected a FramePair, got {type(pair).__name__}")
-        pair.validate()
-        mode, low, high = self.params.thermal_mode
-        return pair.rgb, normalize_thermal(pair.thermal, mode, low, high)
-
     def _crop(self, rgb: np.ndarray, thermal: np.ndarray, box: np.ndarray, factor: float,
               size: int) -> tuple[torch.Tensor, torch.Tensor, CropTransform]:
         """Both modalities cut around ``box`` with one transform: ``(rgb (1,3,S,S), thermal (1,1,S,S), transform)``."""
@@ -106,7 +97,7 @@ class OSTrackTracker(Tracker):
     def initialize(self, pair: FramePair, box: np.ndarray) -> TrackResult:
         """Cut the template around ``box`` (``[x, y, w, h]``) of ``pair``; raises :class:`InputError` on bad input."""
         clock = StageClock(self.device)
-        rgb, thermal = self._prepare(pair)
+        rgb, thermal = network_input(pair, self.params.thermal_mode)
         box = validate_box(box, pair.size)
         template_rgb, template_tir, _ = self._crop(rgb, thermal, box, self.params.template_factor, self.template_size)
         self._template = (template_rgb, template_tir)
@@ -122,7 +113,7 @@ class OSTrackTracker(Tracker):
         if self._template is None:
             raise InputError("track() called before initialize(); give the tracker a first box")
         clock = StageClock(self.device)
-        rgb, thermal = self._prepare(pair)
+        rgb, thermal = network_input(pair, self.params.thermal_mode)
         output, transform = self._run(rgb, thermal, clock)
         p = self.params
         score = output.head.score.float()
