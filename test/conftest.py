@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -28,3 +28,32 @@ def synthetic_root(tmp_path_factory) -> Path:
     for spec in make_specs(2, seed=0, frames=24, size=(128, 96)):
         write_lasher(spec, root / spec.name)
     return root
+
+
+@pytest.fixture(scope="module")
+def ainet_path(tmp_path_factory) -> Path:
+    """An ainet-tiny checkpoint from random weights (seed 0): a distillation teacher or a tracker."""
+    import torch
+
+    from rgbt_tracker_ros.networks.checkpoint import save_checkpoint
+    from rgbt_tracker_ros.networks.config import build_model, load_config
+
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path_factory.mktemp("ainet") / "ainet.pt", build_model(load_config("ainet-tiny")))
+
+
+@pytest.fixture
+def small_distill_settings() -> Callable:
+    """cmd-synthetic-cpu (every term, paper weights) shrunk to 2 epochs x 1 step of 2 samples, 2 train + 1 test
+    frames; keyword arguments replace further fields."""
+    from dataclasses import replace
+
+    from rgbt_tracker_ros.training.settings import load_settings
+
+    def make(**changes):
+        settings = load_settings("cmd-synthetic-cpu")
+        sampler = replace(settings.sampler, num_train_frames=2, num_test_frames=1)
+        return settings.replace(**{"epochs": 2, "samples_per_epoch": 2, "batch_size": 2, "sampler": sampler,
+                                   **changes})
+
+    return make

@@ -1,14 +1,15 @@
 """CMD distillation training (distill/objective.py through training/loop.py): Eq. 14, gradients, frozen
-teacher, exact resume, the Student-Origin row, weighted sources, errors, DDP.
+teacher, exact resume (each for both teacher families), the Student-Origin row, weighted sources, errors, DDP.
 
-student-tiny / teacher-tiny at a 64 px crop (every module as bundled, smaller maps) from random weights.
+student-tiny / teacher-tiny at a 64 px crop (every module as bundled, smaller maps), ainet-tiny as configured, all
+from random weights.
 """
 from __future__ import annotations
 
 import json
 import os
 import socket
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -19,20 +20,21 @@ from rgbt_tracker_ros.data.datasets import open_dataset
 from rgbt_tracker_ros.data.mixture import SourceMixture, TrainingSource, open_training_root
 from rgbt_tracker_ros.distill.hfrd import hfrd_loss
 from rgbt_tracker_ros.distill.objective import cmd_objective
+from rgbt_tracker_ros.distill.teachers import AINetTeacher, DiMPTeacher
 from rgbt_tracker_ros.errors import CheckpointError, DatasetError, InputError
 from rgbt_tracker_ros.networks.checkpoint import load_checkpoint, save_checkpoint
-from rgbt_tracker_ros.networks.config import build_model, load_config
+from rgbt_tracker_ros.networks.config import AnyConfig, build_model, load_config
 from rgbt_tracker_ros.training.distributed import DistributedContext
 from rgbt_tracker_ros.training.loop import Trainer, read_training_state, train
 from rgbt_tracker_ros.training.run_log import read_log
-from rgbt_tracker_ros.training.settings import DistillSettings, TrainSettings, load_settings
+from rgbt_tracker_ros.training.settings import DistillSettings, TrainSettings
 
 STUDENT = load_config("student-tiny", input_size=64, pretrained="none")
 TEACHER = load_config("teacher-tiny", input_size=64, pretrained="none")
+AINET = load_config("ainet-tiny")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +43,35 @@ def teacher_path(tmp_path_factory) -> Path:
     return save_checkpoint(tmp_path_factory.mktemp("teacher") / "teacher.pt", build_model(TEACHER))
 
 
-def small_settings(**changes) -> TrainSettings:
-    """cmd-synthetic-cpu (every term, paper weights): 2 epochs x 1 step of 2 samples, 2 train + 1 test frames."""
-    settings = load_settings("cmd-synthetic-cpu")
-    sampler = replace(settings.sampler, num_train_frames=2, num_test_frames=1)
-    return settings.replace(**{"epochs": 2, "samples_per_epoch": 2, "batch_size": 2, "sampler": sampler, **changes})
+@dataclass(frozen=True)
+class TeacherFamily:
+    """A teacher checkpoint and what distilling from it must look like (the rest is the same for every family)."""
+
+    path: Path
+    config: AnyConfig
+    teacher_class: type
+    objective_modules: set[str]  # top-level names of the modules that train with the student
+    mpsd_reaches: set[str]  # where MPSD's gradients go: the ABF-free fused features, or through width adapters
+    teacher_shapes: dict[str, tuple[int, ...]]  # targets for 2 train + 1 test frames of a batch of 2
 
 
-def test_one_step_sums_eq_14_moves_student_and_abf_and_leaves_the_teacher_untouched(synthetic_root, teacher_path):
-    trainer = Trainer(STUDENT, open_dataset(synthetic_root), small_settings(), DistributedContext(),
-                      objective=cmd_objective(teacher_path, STUDENT))
+@pytest.fixture(params=["teacher-tiny", "ainet-tiny"])
+def family(request, teacher_path, ainet_path) -> TeacherFamily:
+    """The CMD teacher of seed 000 (same widths as the student's fused features) and the AINet of seed 003 (96-wide
+    tokens on its own views of the student's frames, MPSD through width adapters)."""
+    if request.param == "teacher-tiny":
+        return TeacherFamily(teacher_path, TEACHER, DiMPTeacher, {"scfd"}, {"backbone", "fusion"},
+                             {"fused.layer3": (6, 256, 4, 4)})  # the student's ResNet18 widths
+    return TeacherFamily(ainet_path, AINET, AINetTeacher, {"scfd", "mpsd"}, {"backbone", "fusion", "mpsd"},
+                         {"rgb.stem": (6, 96, 8, 8), "fused.layer3": (6, 96, 8, 8)})
+
+
+def test_one_step_sums_eq_14_moves_student_and_abf_and_leaves_the_teacher_untouched(synthetic_root, family,
+                                                                                    small_distill_settings):
+    trainer = Trainer(STUDENT, open_dataset(synthetic_root), small_distill_settings(), DistributedContext(),
+                      objective=cmd_objective(family.path, STUDENT))
     actor = trainer.actor
+    assert isinstance(actor.teacher, family.teacher_class)
     teacher_before = {k: v.clone() for k, v in actor.teacher.state_dict().items()}
     extra_before = {k: v.clone() for k, v in actor.extra.state_dict().items()}
     student_before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
@@ -62,14 +82,16 @@ def test_one_step_sums_eq_14_moves_student_and_abf_and_leaves_the_teacher_untouc
     assert terms["mpsd"] == pytest.approx(0.001 * (terms["l_fus"] + terms["l_p"]), rel=1e-5)
     assert terms["hfrd"] == pytest.approx(100.0 * terms["l_hfrd"], rel=1e-5)
     assert all(terms[k] > 0 for k in ("l_scfd", "l_fus", "l_p", "l_hfrd")) and 0 <= terms["mpsd_agree"] <= 1
-    # The teacher: bit-identical (BatchNorm statistics too: eval mode), no gradients, not in the optimizer.
+    # The teacher: bit-identical (BatchNorm statistics too: eval mode, which train() cannot undo), no gradients,
+    # not in the optimizer.
     teacher_after = actor.teacher.state_dict()
     assert all(torch.equal(teacher_after[k], v) for k, v in teacher_before.items())
-    assert not actor.teacher.training
+    assert not actor.teacher.training and not actor.teacher.train().training
     assert all(p.grad is None and not p.requires_grad for p in actor.teacher.parameters())
     optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
     assert not optimised & {id(p) for p in actor.teacher.parameters()}
-    # The ABF modules train with the student, in their own optimizer group.
+    # The ABF modules (and AINet's width adapters) train with the student, in their own optimizer group.
+    assert {k.split(".")[0] for k in actor.extra.state_dict()} == family.objective_modules
     assert {id(p) for p in actor.extra.parameters()} == {id(p) for p in trainer.optimizer.param_groups[0]["params"]}
     assert all(p.grad is not None for p in actor.extra.parameters())
     assert any(not torch.equal(v, extra_before[k]) for k, v in actor.extra.state_dict().items())
@@ -77,12 +99,16 @@ def test_one_step_sums_eq_14_moves_student_and_abf_and_leaves_the_teacher_untouc
                if k.startswith("backbone."))
 
 
-def test_each_distillation_term_sends_gradients_where_it_should(synthetic_root, teacher_path):
-    trainer = Trainer(STUDENT, open_dataset(synthetic_root), small_settings(), DistributedContext(),
-                      objective=cmd_objective(teacher_path, STUDENT))
+def test_each_distillation_term_sends_gradients_where_it_should(synthetic_root, family, small_distill_settings):
+    trainer = Trainer(STUDENT, open_dataset(synthetic_root), small_distill_settings(), DistributedContext(),
+                      objective=cmd_objective(family.path, STUDENT))
     batch = next(iter(trainer.loader(epoch=1)))
     actor, net = trainer.actor, trainer.network.train()
     teacher = actor.teacher(batch)
+    assert teacher.response.shape == batch["test_label"].shape
+    for name, shape in family.teacher_shapes.items():
+        group, level = name.split(".")
+        assert getattr(teacher, group)[level].shape == shape
     output, losses = net(batch, teacher)
     terms = {"scfd": losses["scfd"], "mpsd": losses["fus"] + losses["p"],
              "hfrd": hfrd_loss(output.target_scores[-1], teacher.response, batch["test_label"])}
@@ -94,17 +120,19 @@ def test_each_distillation_term_sends_gradients_where_it_should(synthetic_root, 
                          if g is not None and bool(g.abs().sum() > 0)}
     # SCFD: the shared backbone through the ABF modules; MPSD: backbone and fusion (L_fus and L_p reach the
     # path weights); HFRD: everything up to the classifier that makes R_s. None reaches the IoU-Net.
-    assert reached == {"scfd": {"backbone", "scfd"}, "mpsd": {"backbone", "fusion"},
+    assert reached == {"scfd": {"backbone", "scfd"}, "mpsd": family.mpsd_reaches,
                        "hfrd": {"backbone", "fusion", "classifier"}}
-    assert teacher.response.grad_fn is None and all(p.grad is None for p in actor.teacher.parameters())
+    targets = [teacher.response, *teacher.rgb.values(), *teacher.tir.values(), *teacher.fused.values()]
+    assert all(t.grad_fn is None for t in targets) and all(p.grad is None for p in actor.teacher.parameters())
 
 
-def test_resume_continues_identically_and_checkpoints_hold_the_student_alone(synthetic_root, teacher_path, tmp_path):
+def test_resume_continues_identically_and_checkpoints_hold_the_student_alone(synthetic_root, family, tmp_path,
+                                                                            small_distill_settings):
     sequences = open_dataset(synthetic_root)
 
     def run(folder: str, **kwargs):
-        return train(STUDENT, sequences, tmp_path / folder, small_settings(), device="cpu", progress=False,
-                     objective=cmd_objective(teacher_path, STUDENT), **kwargs)
+        return train(STUDENT, sequences, tmp_path / folder, small_distill_settings(), device="cpu", progress=False,
+                     objective=cmd_objective(family.path, STUDENT), **kwargs)
 
     straight = run("straight")
     run("resumed", epochs=1)
@@ -116,27 +144,29 @@ def test_resume_continues_identically_and_checkpoints_hold_the_student_alone(syn
     for key in ("model", "objective_modules"):
         assert a[key].keys() == b[key].keys() and all(torch.equal(a[key][k], b[key][k]) for k in a[key])
     assert any(k.startswith("scfd.chains.rgb.") for k in a["objective_modules"])
-    assert a["objective"]["kind"] == "cmd" and a["objective"]["teacher_config"] == TEACHER.name
+    assert a["objective"]["kind"] == "cmd" and a["objective"]["teacher_config"] == family.config.name
     # The tracking checkpoint is the student alone (loading checks every key) and says how it was made.
     model, meta = load_checkpoint(tmp_path / "straight" / "checkpoints" / "epoch_002.pt", config=STUDENT)
     assert model.state_dict().keys() == a["model"].keys()
     assert "CMD distillation (Eq. 14: scfd, mpsd, hfrd; alpha 0.001, beta 100)" in meta["training_data"]
+    assert f"from teacher '{family.config.name}'" in meta["training_data"]
     rows = read_log(tmp_path / "resumed" / "log.csv")
     assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["l_hfrd"] == pytest.approx(
         straight.epochs[1].terms["l_hfrd"], rel=1e-5)
     # Another teacher (or plain training) cannot continue this run.
     torch.manual_seed(1)
-    other = save_checkpoint(tmp_path / "other_teacher.pt", build_model(TEACHER))
+    other = save_checkpoint(tmp_path / "other_teacher.pt", build_model(family.config))
     with pytest.raises(CheckpointError, match="objective"):
-        train(STUDENT, sequences, tmp_path / "resumed", small_settings(), device="cpu", progress=False, resume=True,
-              epochs=3, objective=cmd_objective(other, STUDENT))
+        train(STUDENT, sequences, tmp_path / "resumed", small_distill_settings(), device="cpu", progress=False,
+              resume=True, epochs=3, objective=cmd_objective(other, STUDENT))
     with pytest.raises(InputError, match="run them with `rgbt-tracker distill"):  # the stored settings distil
-        train(STUDENT, sequences, tmp_path / "resumed", small_settings(distill=DistillSettings()), device="cpu",
-              progress=False, resume=True, epochs=3)
+        train(STUDENT, sequences, tmp_path / "resumed", small_distill_settings(distill=DistillSettings()),
+              device="cpu", progress=False, resume=True, epochs=3)
 
 
-def test_student_origin_row_through_distill_is_base_training(synthetic_root, teacher_path, tmp_path):
-    origin = small_settings(epochs=1, distill=DistillSettings())
+def test_student_origin_row_through_distill_is_base_training(synthetic_root, teacher_path, tmp_path,
+                                                            small_distill_settings):
+    origin = small_distill_settings(epochs=1, distill=DistillSettings())
     sequences = open_dataset(synthetic_root)
     base = train(STUDENT, sequences, tmp_path / "base", origin, device="cpu", progress=False)
     distilled = train(STUDENT, sequences, tmp_path / "origin", origin, device="cpu", progress=False,
@@ -148,7 +178,7 @@ def test_student_origin_row_through_distill_is_base_training(synthetic_root, tea
     assert "objective_modules" not in read_training_state(tmp_path / "origin" / "last.pt")
 
 
-def test_bad_teachers_and_pairs_are_one_line_errors(synthetic_root, teacher_path, tmp_path):
+def test_bad_teachers_and_pairs_are_one_line_errors(synthetic_root, teacher_path, tmp_path, small_distill_settings):
     student_ckpt = save_checkpoint(tmp_path / "student.pt", build_model(STUDENT))
     with pytest.raises(InputError, match="holds a student .*--teacher needs a teacher"):
         cmd_objective(student_ckpt, STUDENT)
@@ -163,12 +193,13 @@ def test_bad_teachers_and_pairs_are_one_line_errors(synthetic_root, teacher_path
     with pytest.raises(CheckpointError, match="not found"):
         cmd_objective(tmp_path / "missing.pt", STUDENT)
     with pytest.raises(InputError, match="run them with `rgbt-tracker distill"):
-        train(STUDENT, open_dataset(synthetic_root), tmp_path / "plain", small_settings(), device="cpu", progress=False)
+        train(STUDENT, open_dataset(synthetic_root), tmp_path / "plain", small_distill_settings(), device="cpu",
+              progress=False)
 
 
-def test_sources_are_drawn_by_weight(synthetic_root, tmp_path):
+def test_sources_are_drawn_by_weight(synthetic_root, tmp_path, small_distill_settings):
     first, second = open_dataset(synthetic_root)
-    settings = replace(small_settings().sampler, output_size=64)
+    settings = replace(small_distill_settings().sampler, output_size=64)
 
     def mixture(weights):
         sampler = SourceMixture([TrainingSource("a", [first], weights[0]),
@@ -203,7 +234,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _ddp_worker(rank: int, port: int, data: str, teacher: str, run_dir: str, report_dir: str) -> None:
+def _ddp_worker(rank: int, port: int, data: str, teacher: str, settings: TrainSettings, run_dir: str,
+                report_dir: str) -> None:
     """One torchrun-like process: environment variables, then the ordinary ``train`` call with the CMD objective."""
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
@@ -214,7 +246,6 @@ def _ddp_worker(rank: int, port: int, data: str, teacher: str, run_dir: str, rep
         actors.append(factory(model, settings, device))
         return actors[-1]
 
-    settings = small_settings(epochs=1, samples_per_epoch=4, batch_size=4)  # 2 per process: IoU-Net needs 2
     result = train(STUDENT, open_dataset(data), run_dir, settings, device="cpu", progress=False, objective=keep_actor)
     weights = {**{f"model.{k}": v for k, v in result.model.state_dict().items()},
                **{f"abf.{k}": v for k, v in actors[0].extra.state_dict().items()}}
@@ -222,11 +253,12 @@ def _ddp_worker(rank: int, port: int, data: str, teacher: str, run_dir: str, rep
 
 
 @pytest.mark.slow
-def test_two_processes_distil_in_step(synthetic_root, teacher_path, tmp_path):
+def test_two_processes_distil_in_step(synthetic_root, teacher_path, tmp_path, small_distill_settings):
     run_dir, reports = tmp_path / "run", tmp_path / "reports"
     reports.mkdir()
-    mp.start_processes(_ddp_worker, args=(_free_port(), str(synthetic_root), str(teacher_path), str(run_dir),
-                                          str(reports)), nprocs=2, join=True, start_method="fork")
+    settings = small_distill_settings(epochs=1, samples_per_epoch=4, batch_size=4)  # 2 per process: IoU-Net needs 2
+    mp.start_processes(_ddp_worker, args=(_free_port(), str(synthetic_root), str(teacher_path), settings,
+                                          str(run_dir), str(reports)), nprocs=2, join=True, start_method="fork")
     rank0, rank1 = torch.load(reports / "rank0.pt"), torch.load(reports / "rank1.pt")
     # Student and ABF modules step with averaged gradients: equal weights (BatchNorm statistics are per process).
     trained = [k for k in rank0 if "running" not in k and "num_batches" not in k]
