@@ -16,33 +16,20 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.substitutions import FindPackageShare
 
-#: Arguments passed through to track.launch.py (with its defaults).
-TRACK_ARGUMENTS = (
-    ("model", "", "checkpoint of the tracking model; empty: the config file's model"),
-    ("config", PathJoinSubstitution([FindPackageShare("rgbt_tracker_ros"), "config", "track.yaml"]),
-     "parameter file of the node"),
-    ("namespace", "", "namespace of the node"),
-    ("rgb_topic", "/rgb/image_raw", "RGB image topic in the bag"),
-    ("thermal_topic", "/thermal/image_raw", "thermal image topic in the bag"),
-    ("autostart", "true", "configure and activate the node at start-up"),
-    ("debug", "true", "create ~/debug_image"),
-    ("device", "", "auto, cpu, cuda or cuda:N; empty: the config file's device"),
-    ("backend", "", "inference backend: torch, onnxruntime or tensorrt; empty: the config file's backend"),
-    ("export_dir", "", "ONNX export folder for onnxruntime / tensorrt; empty: the config file's (a cache folder)"),
-    ("initial_box", "", "x,y,w,h box for the first replayed frame; empty: wait for ~/init"),
-    ("log_level", "info", "ROS log level of the node"),
-)
+from rgbt_tracker_ros.ros.launch_support import PACKAGE, TRACK_ARGUMENTS, declare
+
+#: Arguments passed through to track.launch.py (with its defaults); use_sim_time is always true here.
+PASSED_ARGUMENTS = tuple(argument for argument in TRACK_ARGUMENTS if argument[0] != "use_sim_time")
 
 
 def generate_launch_description() -> LaunchDescription:
-    track_launch = PathJoinSubstitution([FindPackageShare("rgbt_tracker_ros"), "launch", "track.launch.py"])
-    passed = {name: LaunchConfiguration(name) for name, _, _ in TRACK_ARGUMENTS}
+    track_launch = PathJoinSubstitution([FindPackageShare(PACKAGE), "launch", "track.launch.py"])
+    passed = {name: LaunchConfiguration(name) for name, _, _ in PASSED_ARGUMENTS}
     return LaunchDescription(
         [
             DeclareLaunchArgument("bag", description="rosbag2 folder (or .db3/.mcap) to play"),
             DeclareLaunchArgument("rate", default_value="1.0", description="playback rate"),
-            *[DeclareLaunchArgument(name, default_value=value, description=text)
-              for name, value, text in TRACK_ARGUMENTS],
+            *declare(PASSED_ARGUMENTS),
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(track_launch),
                 launch_arguments={**passed, "use_sim_time": "true"}.items(),

@@ -4,19 +4,19 @@
 
 For recorded bags ``rgbt-tracker label --bag`` does the same offline without dropping frames.
 Arguments: model, out, config (default config/teacher.yaml), namespace, rgb_topic, thermal_topic,
-use_sim_time, init_file, device, log_level.
+ground_truth_topic, use_sim_time, init_file, device, log_level.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.actions import OpaqueFunction
 from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+
+from rgbt_tracker_ros.ros.launch_support import (argument_values, camera_remappings, config_file, declare, given,
+                                                 package_node, truthy)
 
 ARGUMENTS = (
     ("model", "", "teacher checkpoint; empty: the config file's model"),
     ("out", "", "bundle folder; empty: the config file's out"),
-    ("config", PathJoinSubstitution([FindPackageShare("rgbt_tracker_ros"), "config", "teacher.yaml"]),
-     "parameter file of the node"),
+    ("config", config_file("teacher.yaml"), "parameter file of the node"),
     ("namespace", "", "namespace of the node"),
     ("rgb_topic", "/rgb/image_raw", "RGB image topic"),
     ("thermal_topic", "/thermal/image_raw", "thermal image topic"),
@@ -29,31 +29,12 @@ ARGUMENTS = (
 
 
 def _node(context, *args, **kwargs):
-    value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
-    overrides = {"use_sim_time": value["use_sim_time"].strip().lower() in ("1", "true", "yes", "on")}
-    for name in ("model", "out", "init_file", "device"):
-        if value[name]:
-            overrides[name] = value[name]
-    remappings = [("ground_truth", value["ground_truth_topic"])]
-    for relative, topic in (("rgb/image_raw", value["rgb_topic"]), ("thermal/image_raw", value["thermal_topic"])):
-        remappings += [(relative, topic), (f"{relative}/compressed", f"{topic}/compressed")]
-    return [
-        Node(
-            package="rgbt_tracker_ros",
-            executable="teacher_node",
-            name="teacher_node",
-            namespace=value["namespace"],
-            parameters=[value["config"], overrides],
-            remappings=remappings,
-            arguments=["--ros-args", "--log-level", value["log_level"]],
-            output="screen",
-            emulate_tty=True,
-        )
-    ]
+    value = argument_values(context, ARGUMENTS)
+    overrides = {"use_sim_time": truthy(value["use_sim_time"]), **given(value, ("model", "out", "init_file", "device"))}
+    remappings = [("ground_truth", value["ground_truth_topic"]),
+                  *camera_remappings(value["rgb_topic"], value["thermal_topic"])]
+    return [package_node(Node, "teacher_node", value, overrides, remappings)]
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS]
-        + [OpaqueFunction(function=_node)]
-    )
+    return LaunchDescription(declare(ARGUMENTS) + [OpaqueFunction(function=_node)])

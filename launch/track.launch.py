@@ -5,71 +5,30 @@
 
 Arguments: model, config (parameter file, default config/track.yaml), namespace, rgb_topic,
 thermal_topic, use_sim_time, autostart, debug (create ~/debug_image), device, backend, export_dir, initial_box
-("x,y,w,h" for scripted runs), log_level. Values given here override the parameter file; an
-empty model or initial_box leaves the file's value.
+("x,y,w,h" for scripted runs), log_level (``rgbt_tracker_ros.ros.launch_support.TRACK_ARGUMENTS``). Values
+given here override the parameter file; an empty model or initial_box leaves the file's value.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.actions import OpaqueFunction
 from launch_ros.actions import LifecycleNode
-from launch_ros.substitutions import FindPackageShare
 
-ARGUMENTS = (
-    ("model", "", "checkpoint of the tracking model; empty: the config file's model"),
-    ("config", PathJoinSubstitution([FindPackageShare("rgbt_tracker_ros"), "config", "track.yaml"]),
-     "parameter file of the node"),
-    ("namespace", "", "namespace of the node (its relative input topics follow it)"),
-    ("rgb_topic", "/rgb/image_raw", "RGB image topic (.../compressed with rgb_transport: compressed)"),
-    ("thermal_topic", "/thermal/image_raw", "thermal image topic"),
-    ("use_sim_time", "false", "use /clock (bag replay with --clock)"),
-    ("autostart", "true", "configure and activate the lifecycle node at start-up"),
-    ("debug", "true", "create ~/debug_image (rendered only while subscribed)"),
-    ("device", "", "auto, cpu, cuda or cuda:N; empty: the config file's device"),
-    ("backend", "", "inference backend: torch, onnxruntime or tensorrt; empty: the config file's backend"),
-    ("export_dir", "", "ONNX export folder for onnxruntime / tensorrt; empty: the config file's (a cache folder)"),
-    ("initial_box", "", "x,y,w,h box for the first frame (scripted runs); empty: wait for ~/init"),
-    ("log_level", "info", "ROS log level of the node"),
-)
-
-
-def _truthy(text: str) -> bool:
-    return text.strip().lower() in ("1", "true", "yes", "on")
+from rgbt_tracker_ros.ros.launch_support import (TRACK_ARGUMENTS, argument_values, camera_remappings, declare,
+                                                 given, package_node, truthy)
 
 
 def _node(context, *args, **kwargs):
-    value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
+    value = argument_values(context, TRACK_ARGUMENTS)
     overrides = {
-        "use_sim_time": _truthy(value["use_sim_time"]),
-        "autostart": _truthy(value["autostart"]),
-        "debug_image": _truthy(value["debug"]),
+        "use_sim_time": truthy(value["use_sim_time"]),
+        "autostart": truthy(value["autostart"]),
+        "debug_image": truthy(value["debug"]),
+        **given(value, ("model", "device", "backend", "export_dir")),
     }
-    if value["model"]:
-        overrides["model"] = value["model"]
-    for name in ("device", "backend", "export_dir"):
-        if value[name]:
-            overrides[name] = value[name]
     if value["initial_box"]:
         overrides["initial_box"] = [float(v) for v in value["initial_box"].replace(",", " ").split()]
-    remappings = []
-    for relative, topic in (("rgb/image_raw", value["rgb_topic"]), ("thermal/image_raw", value["thermal_topic"])):
-        remappings += [(relative, topic), (f"{relative}/compressed", f"{topic}/compressed")]
-    return [
-        LifecycleNode(
-            package="rgbt_tracker_ros",
-            executable="track_node",
-            name="track_node",
-            namespace=value["namespace"],
-            parameters=[value["config"], overrides],
-            remappings=remappings,
-            arguments=["--ros-args", "--log-level", value["log_level"]],
-            output="screen",
-            emulate_tty=True,
-        )
-    ]
+    remappings = camera_remappings(value["rgb_topic"], value["thermal_topic"])
+    return [package_node(LifecycleNode, "track_node", value, overrides, remappings)]
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS]
-        + [OpaqueFunction(function=_node)]
-    )
+    return LaunchDescription(declare(TRACK_ARGUMENTS) + [OpaqueFunction(function=_node)])
