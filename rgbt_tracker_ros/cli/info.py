@@ -93,20 +93,26 @@ def _print_ainet(summary: dict) -> None:
     print(f"  ViT {c['depth']} x {c['embed_dim']} ({c['num_heads']} heads, patch {c['patch_size']}) shared by RGB "
           f"and thermal; template {c['template_size']} px, search {c['search_size']} px; Mamba state "
           f"{c['d_state']}, expand {c['expand']}, scan backend {c['scan_backend']}")
-    print("parameters:")
-    for name, count in params.items():
-        if name not in ("built", "ostrack_equivalent"):
-            print(f"  {name:<26} {count / 1e6:8.3f} M")
-    print(f"  {'total (built)':<26} {params['built'] / 1e6:8.3f} M")
-    print(f"  {'OSTrack part (ViT + head)':<26} {params['ostrack_equivalent'] / 1e6:8.3f} M")
-    print("FLOPs per frame (FlopCounterMode, 1 MAC = 2 FLOPs; selective scans counted analytically):")
-    for name, count in flops.items():
-        if name not in ("total", "ostrack_equivalent"):
-            print(f"  {name:<26} {count / 1e9:8.3f} GFLOPs")
-    print(f"  {'total':<26} {flops['total'] / 1e9:8.3f} GFLOPs")
-    print(f"  {'OSTrack part (1 modality)':<26} {flops['ostrack_equivalent'] / 1e9:8.3f} GFLOPs")
-    print("shapes (batch 1):")
-    for name, shape in summary["shapes"].items():
+    _print_counts("parameters:", params, "M", {"built": "total (built)",
+                                                "ostrack_equivalent": "OSTrack part (ViT + head)"})
+    _print_counts("FLOPs per frame (FlopCounterMode, 1 MAC = 2 FLOPs; selective scans counted analytically):", flops,
+                  "GFLOPs", {"total": "total", "ostrack_equivalent": "OSTrack part (1 modality)"})
+    _print_shapes("shapes (batch 1):", summary["shapes"])
+
+
+def _print_counts(title: str, counts: dict[str, float], unit: str, totals: dict[str, str]) -> None:
+    """Per-module counts (parameters in M, FLOPs in GFLOPs), then the keys of ``totals`` under their labels."""
+    scale = {"M": 1e6, "GFLOPs": 1e9}[unit]
+    print(title)
+    rows = [(name, count) for name, count in counts.items() if name not in totals]
+    rows += [(label, counts[key]) for key, label in totals.items()]
+    for label, count in rows:
+        print(f"  {label:<26} {count / scale:8.3f} {unit}")
+
+
+def _print_shapes(title: str, shapes: dict[str, list[int]]) -> None:
+    print(title)
+    for name, shape in shapes.items():
         print(f"  {name:<34} {tuple(shape)}")
 
 
@@ -162,18 +168,10 @@ def run(args: argparse.Namespace) -> int:
           f"crop {input_size} px, stride {config.feature_stride}, filter {config.filter_size}x{config.filter_size}, "
           f"RoI pooling {config.roi_pool}")
     _print_checkpoint(summary)
-    print("parameters:")
-    for name, count in params.items():
-        if name not in ("built", "paper_comparable"):
-            print(f"  {name:<22} {count / 1e6:8.3f} M")
-    print(f"  {'total (built)':<22} {params['built'] / 1e6:8.3f} M")
-    print(f"  {'+ unbuilt layer4/fc':<22} {params['paper_comparable'] / 1e6:8.3f} M  (as counted in the paper)")
-    print(f"FLOPs per frame at {input_size} px (FlopCounterMode, 1 MAC = 2 FLOPs):")
-    for name, count in flops.items():
-        print(f"  {name:<22} {count / 1e9:8.3f} GFLOPs")
-    print("feature shapes (batch 1):")
-    for name, shape in summary["shapes"].items():
-        print(f"  {name:<34} {tuple(shape)}")
+    _print_counts("parameters (+ unbuilt layer4/fc: as counted in the paper):", params, "M",
+                  {"built": "total (built)", "paper_comparable": "+ unbuilt layer4/fc"})
+    _print_counts(f"FLOPs per frame at {input_size} px (FlopCounterMode, 1 MAC = 2 FLOPs):", flops, "GFLOPs", {})
+    _print_shapes("feature shapes (batch 1):", summary["shapes"])
     return 0
 
 
