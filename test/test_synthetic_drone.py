@@ -116,12 +116,27 @@ def test_make_specs_cycles_every_drone_combination_with_counts_from_the_seed():
 def test_fixed_drone_sets_are_full_hd_cover_every_combination_and_use_their_own_seeds():
     test, validation = benchmark_specs("drone"), validation_specs("drone")
     assert test == benchmark_specs("drone") and benchmark_specs() == benchmark_specs("basic")
-    assert [s.seed for s in test] == list(range(300_000, 300_008))
-    assert [s.seed for s in validation] == list(range(400_000, 400_008))
-    assert sorted(s.attributes for s in test) == sorted(drone_attribute_sets())
+    assert [s.seed for s in test] == list(range(300_000, 300_024))
+    assert [s.seed for s in validation] == list(range(400_000, 400_024))
+    assert sorted(s.attributes for s in test) == sorted(drone_attribute_sets() * 3)
+    assert sorted(s.attributes for s in test[:8]) == sorted(drone_attribute_sets())  # each round has all eight
     assert [(s.attributes, s.lookalikes) for s in validation] == [(s.attributes, s.lookalikes) for s in test]
     assert all((s.family, s.frames, s.width, s.height) == ("drone", 300, 1920, 1080) for s in test + validation)
     assert all(15 <= s.lookalikes <= 50 for s in test)
+    for attributes in drone_attribute_sets():  # three times each, with both few and many look-alikes
+        counts = sorted(s.lookalikes for s in test if s.attributes == attributes)
+        few, many = (20, 50) if "pedestrians" in attributes else (15, 35)
+        assert len(counts) == 3 and counts[0] == few and counts[-1] == many
+    assert [s.name for s in test[:8]] == [  # the set's first version, unchanged
+        "dronebench300000_clear_15lookalikes",
+        "dronebench300001_night_35lookalikes",
+        "dronebench300002_misalignment_35lookalikes",
+        "dronebench300003_night-misalignment_15lookalikes",
+        "dronebench300004_pedestrians_20lookalikes",
+        "dronebench300005_pedestrians-night_50lookalikes",
+        "dronebench300006_pedestrians-misalignment_50lookalikes",
+        "dronebench300007_pedestrians-night-misalignment_20lookalikes",
+    ]
     assert all(s.name.startswith("dronebench") for s in test) and all(s.name.startswith("droneval") for s in validation)
     seeds = [
         {s.seed for s in test},
@@ -256,7 +271,7 @@ def test_full_hd_misregistration_is_a_few_pixels():
             assert 1.4 <= np.linalg.norm(shift) <= 6.8  # 2-6 px, rounded to whole pixels
         else:
             assert not shift.any()
-    assert sum("misalignment" in spec.attributes for spec in fixed) == 8
+    assert sum("misalignment" in spec.attributes for spec in fixed) == 24
 
 
 # ----------------------------------------------------------------------------------------- night

@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--benchmark",
         action="store_true",
-        help="write the family's fixed synthetic test set instead (basic: 18 sequences, seeds 100000+; drone: 8 "
+        help="write the family's fixed synthetic test set instead (basic: 18 sequences, seeds 100000+; drone: 24 "
         "full-HD sequences of 300 frames, seeds 300000+); excludes --sequences/--frames/--seed/--attributes/"
         "--size/--fps",
     )

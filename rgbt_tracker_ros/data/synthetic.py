@@ -153,17 +153,29 @@ _BENCHMARK_SETS: tuple[tuple[str, ...], ...] = (
         ("thermal_crossover", "partial_occlusion", "distractor"),
     )
 )
-# The fixed drone sets: vehicles and pedestrians, each by day and night, registered and not, with
-# fewer or more look-alikes (attributes, look-alike count).
-_DRONE_BENCHMARK_SETS: tuple[tuple[tuple[str, ...], int], ...] = (
-    ((), 15),
-    (("night",), 35),
-    (("misalignment",), 35),
-    (("night", "misalignment"), 15),
-    (("pedestrians",), 20),
-    (("pedestrians", "night"), 50),
-    (("pedestrians", "misalignment"), 50),
-    (("pedestrians", "night", "misalignment"), 20),
+# The fixed drone sets: vehicles and pedestrians, each by day and night, registered and not
+# (attributes, look-alike count). Three rounds of the eight combinations: the first with 15 or 35
+# vehicles and 20 or 50 people, the second with the counts swapped (so each combination has both few
+# and many look-alikes), the third with 25 vehicles and 35 people.
+_DRONE_COMBINATIONS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("night",),
+    ("misalignment",),
+    ("night", "misalignment"),
+    ("pedestrians",),
+    ("pedestrians", "night"),
+    ("pedestrians", "misalignment"),
+    ("pedestrians", "night", "misalignment"),
+)
+_DRONE_LOOKALIKE_ROUNDS: tuple[tuple[int, ...], ...] = (
+    (15, 35, 35, 15, 20, 50, 50, 20),
+    (35, 15, 15, 35, 50, 20, 20, 50),
+    (25, 25, 25, 25, 35, 35, 35, 35),
+)
+_DRONE_BENCHMARK_SETS: tuple[tuple[tuple[str, ...], int], ...] = tuple(
+    (attributes, lookalikes)
+    for counts in _DRONE_LOOKALIKE_ROUNDS
+    for attributes, lookalikes in zip(_DRONE_COMBINATIONS, counts)
 )
 
 
@@ -411,9 +423,10 @@ def benchmark_specs(family: str = "basic") -> list[ScenarioSpec]:
     """A family's fixed synthetic test set. Change it only together with any numbers reported on it.
 
     ``basic``: 18 sequences of 100 frames at 320x256, seeds 100000-100017: one clear sequence, each
-    attribute alone, and eight combinations of two or three attributes. ``drone``: 8 sequences of
-    300 frames at 1920x1080, seeds 300000-300007: vehicles and pedestrians, each by day and night,
-    registered and misregistered, with 15-50 look-alikes.
+    attribute alone, and eight combinations of two or three attributes. ``drone``: 24 sequences of
+    300 frames at 1920x1080, seeds 300000-300023: vehicles and pedestrians, each by day and night,
+    registered and misregistered, three times each (15, 35 and 25 vehicles; 20, 50 and 35 people;
+    the first eight, seeds 300000-300007, are the set's first version, unchanged).
     """
     if check_family(family) == "drone":
         return _fixed_drone_specs("dronebench", DRONE_BENCHMARK_SEED_BASE)
@@ -422,7 +435,8 @@ def benchmark_specs(family: str = "basic") -> list[ScenarioSpec]:
 
 def validation_specs(family: str = "basic") -> list[ScenarioSpec]:
     """A family's synthetic validation set: the test set's attribute sets with their own seeds
-    (``basic``: 200000-200017; ``drone``: 400000-400007).
+    (``basic``: 200000-200017; ``drone``: 400000-400023, the test set's attribute sets and look-alike
+    counts).
 
     For choosing tracker parameters and checkpoints, so that the test set (:func:`benchmark_specs`)
     is only used to report them. Disjoint from training seeds (below :data:`BENCHMARK_SEED_BASE`).
