@@ -51,6 +51,11 @@ def test_abf_chain_runs_deepest_first_to_the_teacher_widths_and_sizes():
     head = SCFDHead({"stem": 2, "layer1": 3, "layer2": 4, "layer3": 5},
                     {"stem": 6, "layer1": 7, "layer2": 8, "layer3": 9})
     assert set(head.chains) == {"rgb", "tir"} and head.chains["rgb"] is not head.chains["tir"]
+    # A narrower inner width (distill.abf_channels) changes the stages' width only, not what they output.
+    narrow = SCFDHead({"stem": 2, "layer1": 3, "layer2": 4, "layer3": 5},
+                      {"stem": 6, "layer1": 7, "layer2": 8, "layer3": 9}, mid_channels=3)
+    assert all(s.conv1[0].out_channels == 3 and s.conv2[0].in_channels == 3 for s in narrow.chains["tir"].stages)
+    assert [tuple(o.shape) for o in narrow.chains["rgb"](features, sizes)] == [tuple(o.shape) for o in outputs]
 
 
 def mpsd_example() -> dict:

@@ -39,18 +39,19 @@ def test_synthetic_ablation_rows_are_the_demo_recipe_in_bf16_with_their_terms():
     assert full.replace(name=demo.name, description=demo.description, amp_dtype=demo.amp_dtype,
                         distill=demo.distill) == demo
     assert full.amp_dtype == "bfloat16" != demo.amp_dtype
+    assert full.distill.abf_channels == 64 and load_settings("cmd-student").distill.abf_channels is None
     for name, terms in ROWS.items():
         row = load_settings(name.replace("cmd-student", "cmd-synthetic"))
-        assert row.distill.terms == terms
+        assert row.distill.terms == terms and row.distill.abf_channels == 64  # every row: the same ABF width
         assert row.replace(name=full.name, description=full.description,
-                           distill=DistillSettings(terms=full.distill.terms)) == full
+                           distill=DistillSettings(terms=full.distill.terms, abf_channels=64)) == full
 
 
 def test_extends_merges_the_distill_block_and_a_round_trip_keeps_it(tmp_path):
     child = tmp_path / "heavier.yaml"
-    child.write_text("extends: cmd-student\ndistill: {alpha: 0.01}\n")
+    child.write_text("extends: cmd-student\ndistill: {alpha: 0.01, abf_channels: 32}\n")
     settings = load_settings(child)
-    assert settings.distill == DistillSettings(terms=("scfd", "mpsd", "hfrd"), alpha=0.01, beta=100.0)
+    assert settings.distill == DistillSettings(terms=("scfd", "mpsd", "hfrd"), alpha=0.01, beta=100.0, abf_channels=32)
     assert TrainSettings.from_dict(settings.to_dict()) == settings
     assert settings.to_dict()["distill"]["terms"] == ["scfd", "mpsd", "hfrd"]
 
@@ -60,6 +61,9 @@ def test_extends_merges_the_distill_block_and_a_round_trip_keeps_it(tmp_path):
     ("{terms: [hfrd, hfrd]}", "listed twice"),
     ("{terms: scfd}", "must be a list"),
     ("{alpha: -1}", "must be >= 0"),
+    ("{abf_channels: 0}", "abf_channels must be a positive integer or null, got 0"),
+    ("{abf_channels: 6.5}", "abf_channels must be a positive integer"),
+    ("{abf_channels: true}", "abf_channels must be a positive integer"),
     ("{gamma: 1}", "unknown distillation setting.*gamma"),
     ("3", "distill must be a mapping"),
 ])

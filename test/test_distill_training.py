@@ -164,6 +164,18 @@ def test_resume_continues_identically_and_checkpoints_hold_the_student_alone(syn
               device="cpu", progress=False, resume=True, epochs=3)
 
 
+def test_the_abf_width_setting_reaches_the_scfd_chains(synthetic_root, teacher_path, small_distill_settings):
+    def chain_widths(abf_channels):
+        settings = small_distill_settings()
+        settings = settings.replace(distill=replace(settings.distill, abf_channels=abf_channels))
+        actor = Trainer(STUDENT, open_dataset(synthetic_root), settings, DistributedContext(),
+                        objective=cmd_objective(teacher_path, STUDENT)).actor
+        return {stage.conv1[0].out_channels for chain in actor.extra["scfd"].chains.values() for stage in chain.stages}
+
+    assert chain_widths(None) == {256}  # ReviewKD: min(512, student-tiny's deepest width)
+    assert chain_widths(8) == {8}
+
+
 def test_student_origin_row_through_distill_is_base_training(synthetic_root, teacher_path, tmp_path,
                                                             small_distill_settings):
     origin = small_distill_settings(epochs=1, distill=DistillSettings())

@@ -8,7 +8,9 @@ this level's size and fused with attention ``z = sigmoid(att_conv(cat[x, y]))`` 
 differs (:func:`resize_map`), and ``conv2`` (3x3, ``mid`` -> teacher channels, no bias) + BN maps it to the teacher's
 channels. The output goes to the loss, ``x`` is the residual for the next shallower level.
 :class:`ABFChain` runs the levels deepest first, as ReviewKD; ``mid = min(512, deepest student
-channels)`` and the Kaiming-uniform (``a=1``) initialisation of ``conv1``/``conv2`` are ReviewKD's.
+channels)`` and the Kaiming-uniform (``a=1``) initialisation of ``conv1``/``conv2`` are ReviewKD's. A narrower
+``mid`` can be set (``distill.abf_channels``, ours): on a CPU the shallowest level dominates a distillation step
+(``mid`` channels at a quarter of the crop size, e.g. 256 x 80 x 80 per frame for student-tiny).
 
 Resizing (:func:`resize_map`): nearest when a map grows, as ReviewKD; the mean over the covered cells (``area``)
 when it shrinks (ours): a CMD teacher's maps have the student's sizes, but an AINet teacher's token grid is
@@ -69,14 +71,15 @@ class ABFChain(nn.Module):
     Args:
         in_channels: student channels per level (shallow first).
         out_channels: teacher channels per level (shallow first).
+        mid_channels: the stages' inner width; ``None``: ReviewKD's ``min(512, in_channels[-1])``.
     """
 
-    def __init__(self, in_channels: Sequence[int], out_channels: Sequence[int]):
+    def __init__(self, in_channels: Sequence[int], out_channels: Sequence[int], mid_channels: Optional[int] = None):
         super().__init__()
         if len(in_channels) != len(out_channels) or not in_channels:
             raise ValueError(f"ABFChain needs one teacher width per student level, got {list(in_channels)} "
                              f"and {list(out_channels)}")
-        mid = min(512, in_channels[-1])
+        mid = mid_channels or min(512, in_channels[-1])
         last = len(in_channels) - 1
         self.stages = nn.ModuleList(ABF(c_in, mid, c_out, fuse=i < last)
                                     for i, (c_in, c_out) in enumerate(zip(in_channels, out_channels)))

@@ -53,13 +53,15 @@ class DistillationNet(nn.Module):
         student: the network being trained.
         teacher: the teacher (for the target widths).
         terms: the distillation terms that are on.
+        abf_channels: the inner width of SCFD's ABF stages (``None``: ReviewKD's).
     """
 
-    def __init__(self, student: RGBTDiMPNet, teacher: DistillTeacher, terms: tuple[str, ...]):
+    def __init__(self, student: RGBTDiMPNet, teacher: DistillTeacher, terms: tuple[str, ...],
+                 abf_channels: Optional[int] = None):
         super().__init__()
         self.student = student
         s_channels = student.config.backbone_channels
-        self.scfd = SCFDHead(s_channels, teacher.channels) if "scfd" in terms else None
+        self.scfd = SCFDHead(s_channels, teacher.channels, abf_channels) if "scfd" in terms else None
         self.mpsd = FusionAdapter(s_channels, teacher.fused_channels) if "mpsd" in terms else None
 
     def forward(self, batch: Mapping[str, torch.Tensor],
@@ -102,7 +104,7 @@ class CMDActor(Actor):
                  teacher_id: dict[str, Any]):
         self.terms = settings.distill.terms
         self.alpha, self.beta = settings.distill.alpha, settings.distill.beta
-        net = DistillationNet(model, teacher, self.terms)
+        net = DistillationNet(model, teacher, self.terms, settings.distill.abf_channels)
         extra = nn.ModuleDict({name: m for name, m in (("scfd", net.scfd), ("mpsd", net.mpsd)) if m is not None})
         super().__init__(model, extra=extra if any(True for _ in extra.parameters()) else None, net=net)
         self.teacher = teacher

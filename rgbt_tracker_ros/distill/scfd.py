@@ -27,7 +27,7 @@ Decisions where the paper is silent (also in docs/training.md):
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -86,13 +86,15 @@ class SCFDHead(nn.Module):
 
     Args:
         student_channels / teacher_channels: channels per level of :data:`LEVELS`.
+        mid_channels: the ABF stages' inner width (``None``: ReviewKD's, :class:`~.abf.ABFChain`).
     """
 
-    def __init__(self, student_channels: Mapping[str, int], teacher_channels: Mapping[str, int]):
+    def __init__(self, student_channels: Mapping[str, int], teacher_channels: Mapping[str, int],
+                 mid_channels: Optional[int] = None):
         super().__init__()
         c_in = [student_channels[level] for level in LEVELS]
         c_out = [teacher_channels[level] for level in LEVELS]
-        self.chains = nn.ModuleDict({modality: ABFChain(c_in, c_out) for modality in MODALITIES})
+        self.chains = nn.ModuleDict({modality: ABFChain(c_in, c_out, mid_channels) for modality in MODALITIES})
 
     def forward(self, student: Mapping[str, Mapping[str, torch.Tensor]],
                 out_sizes: Sequence[tuple[int, int]]) -> dict[str, list[torch.Tensor]]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from rgbt_tracker_ros.data.sampler import SamplerSettings
 from rgbt_tracker_ros.errors import InputError
@@ -64,11 +64,14 @@ class DistillSettings:
         terms: the distillation terms that are on (of :data:`DISTILL_TERMS`); none is L_original
             alone (the paper's Student-Origin). An ablation row is a settings file, not code.
         alpha / beta: the weights of Eq. 14 (paper: 0.001 and 100).
+        abf_channels: the inner width of SCFD's ABF stages; ``None`` (default): ReviewKD's, ``min(512, the
+            student's deepest width)``. Ours: a narrower one makes SCFD affordable on a CPU.
     """
 
     terms: tuple[str, ...] = ()
     alpha: float = 0.001
     beta: float = 100.0
+    abf_channels: Optional[int] = None
 
     def __post_init__(self) -> None:
         if isinstance(self.terms, str):
@@ -81,6 +84,9 @@ class DistillSettings:
             raise InputError(f"distillation terms are listed twice: {list(self.terms)}")
         if not (self.alpha >= 0 and self.beta >= 0):
             raise InputError(f"distillation weights must be >= 0, got alpha {self.alpha}, beta {self.beta}")
+        if self.abf_channels is not None and (isinstance(self.abf_channels, bool)
+                                              or not isinstance(self.abf_channels, int) or self.abf_channels < 1):
+            raise InputError(f"distill abf_channels must be a positive integer or null, got {self.abf_channels!r}")
 
 
 @dataclass
