@@ -6,4 +6,5 @@
 * :mod:`.hfrd`: the corrected teacher response and L_HFRD (Eq. 12-13);
 * :mod:`.teachers`: what the terms ask of the teacher, answered by a CMD teacher or an AINet;
 * :mod:`.objective`: the training actor of Eq. 14 with the frozen teacher.
+* :mod:`.gradients`: how hard each term of Eq. 14 pulls on the student (a diagnostic of a run).
 """

@@ -114,6 +114,18 @@ class CMDActor(Actor):
         self.original = DiMPLoss(settings.loss_weights, settings.hinge_threshold)
 
     def __call__(self, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast) -> LossTerms:
+        original, weighted, raw = self.weighted_terms(net, batch, autocast)
+        total = original.total + sum(weighted.values())  # Eq. 14
+        terms = {**original.terms, "original": original.terms["loss"],
+                 **{name: float(value.detach()) for name, value in weighted.items()}, **raw,
+                 "loss": float(total.detach())}
+        return LossTerms(total=total, terms=terms)
+
+    def weighted_terms(self, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast
+                       ) -> tuple[LossTerms, dict[str, torch.Tensor], dict[str, float]]:
+        """Eq. 14's summands on ``batch``, apart: L_original (DiMP's terms), the weighted distillation terms that
+        are on (``scfd`` = alpha L_SCFD, ``mpsd`` = alpha L_MPSD, ``hfrd`` = beta L_HFRD, each a tensor with its
+        graph) and their unweighted values for the log. One forward pass of the student and of the teacher."""
         teacher = None
         with autocast():
             if self.terms:
@@ -133,11 +145,7 @@ class CMDActor(Actor):
             l_hfrd = hfrd_loss(output.target_scores[-1], teacher.response, batch["test_label"])
             weighted["hfrd"] = self.beta * l_hfrd
             raw["l_hfrd"] = float(l_hfrd.detach())
-        total = original.total + sum(weighted.values())  # Eq. 14
-        terms = {**original.terms, "original": original.terms["loss"],
-                 **{name: float(value.detach()) for name, value in weighted.items()}, **raw,
-                 "loss": float(total.detach())}
-        return LossTerms(total=total, terms=terms)
+        return original, weighted, raw
 
     def identity(self) -> dict[str, Any]:
         return {"kind": "cmd", **self.teacher_id}

@@ -30,7 +30,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -347,6 +347,28 @@ def read_training_state(path: Union[str, Path]) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{path}: not a training state written by `rgbt-tracker train`")
     return state
+
+
+def trainer_of_run(run_dir: Union[str, Path], sequences: Union[Sequence[TrainingSequence], SourceMixture], *,
+                   device: Union[str, torch.device] = "cpu",
+                   objective_of: Optional[Callable[[AnyConfig], ObjectiveFactory]] = None) -> Trainer:
+    """The trainer of ``run_dir/last.pt`` as it stopped (model and objective modules, optimizer, epoch), in this one
+    process, on ``sequences``: for analyses of a run (``rgbt-tracker distill --probe-gradients``), not to train on
+    (:func:`train` with ``resume`` does that). ``objective_of`` makes the run's objective for its stored model config
+    (``None``: the family's default). Raises :class:`InputError` when ``run_dir`` holds no run and
+    :class:`CheckpointError` for an unreadable state or one trained with another objective."""
+    from rgbt_tracker_ros.tracking.device import resolve_device
+
+    state_path = Path(run_dir) / "last.pt"
+    if not state_path.is_file():
+        raise InputError(f"{run_dir} holds no training run (no last.pt)")
+    state = read_training_state(state_path)
+    config = config_from_dict(state["model_config"], source=f"{state_path} model config")
+    settings = TrainSettings.from_dict(state["settings"], source=f"{state_path} settings")
+    trainer = Trainer(config, sequences, settings, DistributedContext(device=resolve_device(device)), pretrained="none",
+                      objective=None if objective_of is None else objective_of(config))
+    trainer.load_state(state, state_path)
+    return trainer
 
 
 def train(

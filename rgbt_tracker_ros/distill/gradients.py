@@ -1,0 +1,132 @@
+"""Where Eq. 14's summands push the student: each term's gradient on the student's weights (ours, a diagnostic).
+
+The loss values in ``log.csv`` do not say how much a term moves the weights: a small term can still steer, a large
+one can be parallel to L_original. For a distillation run's state (``last.pt``) this probe draws batches as the
+run's next epoch would and, from one forward pass per batch, takes the gradient of each summand of Eq. 14
+(``original`` = L_original, ``scfd`` = alpha L_SCFD, ``mpsd`` = alpha L_MPSD, ``hfrd`` = beta L_HFRD) on the
+student's trainable parameters, per top-level module (``backbone``, ``fusion``, ``classifier``, ``bb_regressor``)
+and over all of them (``all``). Reported as means over the batches: the gradient's norm, its ratio to
+L_original's, and its cosine with L_original's (below zero: the term pulls against the tracking loss). The ABF
+chains and width adapters, which only distillation trains, are not the student and are left out. Gradients are
+before the optimizer: Adam rescales each weight's step, so a norm ratio is how loud a term is, not how far it
+moves a weight.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from rgbt_tracker_ros.distill.objective import CMDActor
+from rgbt_tracker_ros.errors import InputError
+from rgbt_tracker_ros.training.actors import Autocast
+from rgbt_tracker_ros.training.loop import Trainer, epoch_seed
+
+#: The summand of Eq. 14 the others are compared with.
+REFERENCE = "original"
+#: The module name under which every module's gradients are taken together.
+ALL_MODULES = "all"
+
+
+def student_modules(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """The trainable parameters of ``model`` by top-level module (frozen modules have none and do not appear)."""
+    modules: dict[str, list[nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            modules.setdefault(name.split(".")[0], []).append(parameter)
+    return modules
+
+
+def term_gradients(actor: CMDActor, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast,
+                   modules: Mapping[str, list[nn.Parameter]]) -> dict[str, dict[str, torch.Tensor]]:
+    """Per summand of Eq. 14 that is on (``original`` first), per module of ``modules`` and over all of them, the
+    flattened float32 gradient of that summand on ``batch`` (zeros where it does not reach)."""
+    original, weighted, _ = actor.weighted_terms(net, batch, autocast)
+    parameters = [parameter for group in modules.values() for parameter in group]
+    gradients: dict[str, dict[str, torch.Tensor]] = {}
+    for term, loss in {REFERENCE: original.total, **weighted}.items():
+        grads = torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True)
+        flat = [torch.zeros(p.numel()) if g is None else g.detach().float().flatten().cpu()
+                for p, g in zip(parameters, grads)]
+        per_module, start = {}, 0
+        for module, group in modules.items():
+            per_module[module] = torch.cat(flat[start:start + len(group)])
+            start += len(group)
+        per_module[ALL_MODULES] = torch.cat(flat)
+        gradients[term] = per_module
+    return gradients
+
+
+@dataclass
+class GradientProbe:
+    """Means over ``batches`` per term and module: ``norm`` (L2 norm of the gradient), ``ratio`` (norm over
+    L_original's), ``cosine`` (with L_original's gradient); ``None`` where L_original's or the term's gradient is
+    zero (a ratio or cosine it cannot have)."""
+
+    batches: int
+    epoch: int
+    norm: dict[str, dict[str, float]] = field(default_factory=dict)
+    ratio: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    cosine: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batches": self.batches, "after_epoch": self.epoch, "reference": REFERENCE,
+                "norm": self.norm, "ratio": self.ratio, "cosine": self.cosine}
+
+    def table(self) -> str:
+        """A plain-text table: one row per term and module."""
+        lines = [f"{'term':<9} {'module':<13} {'|gradient|':>11} {'/ original':>11} {'cos with original':>18}"]
+        for term, modules in self.norm.items():
+            for module, norm in modules.items():
+                ratio, cosine = self.ratio[term][module], self.cosine[term][module]
+                lines.append(f"{term:<9} {module:<13} {norm:>11.4g} "
+                             f"{'-' if ratio is None else format(ratio, '.4g'):>11} "
+                             f"{'-' if cosine is None else format(cosine, '+.3f'):>18}")
+        return "\n".join(lines)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [value for value in values if value is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def probe_gradients(trainer: Trainer, batches: int) -> GradientProbe:
+    """The :class:`GradientProbe` of a distillation ``trainer`` (e.g.
+    :func:`~rgbt_tracker_ros.training.loop.trainer_of_run`) on the first ``batches`` batches of its next epoch, in
+    training mode (frozen modules in eval mode, as in training). No parameter changes and no ``.grad`` is set;
+    BatchNorm's running statistics move as in a training step (in memory: nothing is saved)."""
+    if not isinstance(trainer.actor, CMDActor):
+        raise InputError("the gradient probe compares the terms of CMD distillation (Eq. 14); this run's objective "
+                         f"is {trainer.actor.identity().get('kind')!r}")
+    if batches < 1:
+        raise InputError(f"the gradient probe needs at least one batch, got {batches}")
+    modules = student_modules(trainer.model)
+    epoch = trainer.epoch + 1
+    torch.manual_seed(epoch_seed(trainer.settings.seed, epoch))
+    trainer.network.train()
+    for module in trainer.frozen:
+        module.eval()
+    samples: dict[str, dict[str, list]] = {kind: {} for kind in ("norm", "ratio", "cosine")}
+    used = 0
+    for batch in trainer.loader(epoch):
+        if used == batches:
+            break
+        batch = {key: value.to(trainer.device) for key, value in batch.items()}
+        gradients = term_gradients(trainer.actor, trainer.network, batch, trainer.autocast, modules)
+        for term, per_module in gradients.items():
+            for module, gradient in per_module.items():  # sums in float64: millions of float32 products
+                gradient, reference = gradient.double(), gradients[REFERENCE][module].double()
+                norm, reference_norm = float(gradient.norm()), float(reference.norm())
+                zero = norm == 0.0 or reference_norm == 0.0
+                for kind, value in (("norm", norm),
+                                    ("ratio", None if zero else norm / reference_norm),
+                                    ("cosine", None if zero else float(gradient @ reference) / (norm * reference_norm))):
+                    samples[kind].setdefault(term, {}).setdefault(module, []).append(value)
+        used += 1
+    probe = GradientProbe(batches=used, epoch=trainer.epoch)
+    for kind, per_term in samples.items():
+        setattr(probe, kind, {term: {module: _mean(values) for module, values in per_module.items()}
+                              for term, per_module in per_term.items()})
+    return probe

@@ -1,0 +1,113 @@
+"""The gradient probe of a distillation run (distill/gradients.py, ``rgbt-tracker distill --probe-gradients``):
+per-term gradients that add up to Eq. 14's, where each term reaches, the report and its errors.
+
+student-tiny / teacher-tiny at a 64 px crop from random weights, runs of 1-2 steps.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rgbt_tracker_ros.cli.main import main
+from rgbt_tracker_ros.data.datasets import open_dataset
+from rgbt_tracker_ros.distill.gradients import ALL_MODULES, probe_gradients, student_modules, term_gradients
+from rgbt_tracker_ros.distill.objective import cmd_objective
+from rgbt_tracker_ros.errors import InputError
+from rgbt_tracker_ros.networks.checkpoint import save_checkpoint
+from rgbt_tracker_ros.networks.config import build_model, load_config
+from rgbt_tracker_ros.training.loop import train, trainer_of_run
+from rgbt_tracker_ros.training.settings import DistillSettings
+
+STUDENT = load_config("student-tiny", input_size=64, pretrained="none")
+TEACHER = load_config("teacher-tiny", input_size=64, pretrained="none")
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path_factory.mktemp("teacher") / "teacher.pt", build_model(TEACHER))
+
+
+def distill_run(root: Path, out: Path, teacher: Path, settings) -> Path:
+    train(STUDENT, open_dataset(root), out, settings, device="cpu", progress=False,
+          objective=cmd_objective(teacher, STUDENT))
+    return out
+
+
+def test_term_gradients_add_up_to_eq_14_and_reach_where_each_term_should(synthetic_root, teacher, tmp_path,
+                                                                         small_distill_settings):
+    run = distill_run(synthetic_root, tmp_path / "run", teacher, small_distill_settings(epochs=1))
+    trainer = trainer_of_run(run, open_dataset(synthetic_root), objective_of=lambda c: cmd_objective(teacher, c))
+    assert trainer.epoch == 1
+    batch = next(iter(trainer.loader(epoch=2)))
+    net = trainer.network.train()
+    modules = student_modules(trainer.model)
+    assert set(modules) == {"backbone", "fusion", "classifier", "bb_regressor"}
+    gradients = term_gradients(trainer.actor, net, batch, trainer.autocast, modules)
+    assert list(gradients) == ["original", "scfd", "mpsd", "hfrd"]
+    # The same batch through the training objective: its total's gradient is the sum of the summands'.
+    total = trainer.actor(net, batch, trainer.autocast).total
+    parameters = [p for group in modules.values() for p in group]
+    expected = torch.cat([g.float().flatten() for g in torch.autograd.grad(total, parameters)])
+    summed = sum(per_module[ALL_MODULES] for per_module in gradients.values())
+    largest = max(float(per_module[ALL_MODULES].abs().max()) for per_module in gradients.values())
+    assert torch.allclose(summed, expected, rtol=1e-4, atol=1e-5 * largest)  # float32 sums in another order
+    # No distillation term reaches the IoU-Net; SCFD reaches the backbone alone (the ABF chains are not the student).
+    for term in ("scfd", "mpsd", "hfrd"):
+        assert float(gradients[term]["bb_regressor"].abs().sum()) == 0.0
+    assert {m for m in modules if float(gradients["scfd"][m].abs().sum()) > 0} == {"backbone"}
+    assert {m for m in modules if float(gradients["hfrd"][m].abs().sum()) > 0} == {"backbone", "fusion", "classifier"}
+
+
+def test_probe_reports_means_and_leaves_the_weights_alone(synthetic_root, teacher, tmp_path, small_distill_settings):
+    run = distill_run(synthetic_root, tmp_path / "run", teacher, small_distill_settings(epochs=1))
+    trainer = trainer_of_run(run, open_dataset(synthetic_root), objective_of=lambda c: cmd_objective(teacher, c))
+    before = {k: v.clone() for k, v in trainer.actor.net.state_dict().items() if "running" not in k
+              and "num_batches" not in k}
+    probe = probe_gradients(trainer, batches=3)
+    assert probe.batches == 1 and probe.epoch == 1  # 2 samples per epoch in batches of 2: one batch to draw
+    after = trainer.actor.net.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+    assert all(p.grad is None for p in trainer.actor.net.parameters())
+    assert set(probe.norm) == {"original", "scfd", "mpsd", "hfrd"}
+    assert probe.ratio["original"][ALL_MODULES] == pytest.approx(1.0)
+    assert probe.cosine["original"]["backbone"] == pytest.approx(1.0, abs=1e-5)
+    assert probe.ratio["scfd"]["bb_regressor"] is None and probe.cosine["hfrd"]["bb_regressor"] is None
+    assert all(-1.0 - 1e-6 <= probe.cosine[t][ALL_MODULES] <= 1.0 + 1e-6 for t in probe.cosine)
+    for term in ("scfd", "mpsd", "hfrd"):
+        assert probe.ratio[term][ALL_MODULES] == pytest.approx(probe.norm[term][ALL_MODULES]
+                                                               / probe.norm["original"][ALL_MODULES])
+    assert "bb_regressor" in probe.table() and "cos with original" in probe.table()
+    with pytest.raises(InputError, match="at least one batch"):
+        probe_gradients(trainer, batches=0)
+
+
+def test_probe_command_writes_json_and_refuses_what_it_cannot_probe(synthetic_root, teacher, tmp_path,
+                                                                      small_distill_settings, capsys):
+    run = distill_run(synthetic_root, tmp_path / "run", teacher, small_distill_settings(epochs=1))
+    args = ["distill", "--probe-gradients", "1", "--teacher", str(teacher), "--data", str(synthetic_root),
+            "--device", "cpu"]
+    assert main(args + ["--out", str(run)]) == 0
+    report = json.loads((run / "gradient_probe.json").read_text())
+    assert report["batches"] == 1 and report["after_epoch"] == 1 and report["reference"] == "original"
+    assert set(report["cosine"]) == {"original", "scfd", "mpsd", "hfrd"}
+    assert "written to" in capsys.readouterr().out
+    # Student-Origin: only L_original to report.
+    origin = distill_run(synthetic_root, tmp_path / "origin", teacher,
+                         small_distill_settings(epochs=1, distill=DistillSettings()))
+    assert main(args + ["--out", str(origin), "--probe-json", str(tmp_path / "o.json")]) == 0
+    assert set(json.loads((tmp_path / "o.json").read_text())["norm"]) == {"original"}
+    # One-line errors: no run; a run of plain training (another objective); a missing flag.
+    train(STUDENT, open_dataset(synthetic_root), tmp_path / "plain", small_distill_settings(
+        epochs=1, distill=DistillSettings()), device="cpu", progress=False)
+    capsys.readouterr()
+    for extra, message in ((["--out", str(tmp_path / "nothing")], "holds no training run"),
+                           (["--out", str(tmp_path / "plain")], "trained with objective {'kind': 'dimp'}"),
+                           ([], "the gradient probe needs --out")):
+        assert main(args + extra) == 2
+        assert message in capsys.readouterr().err
