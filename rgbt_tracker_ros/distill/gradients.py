@@ -14,6 +14,7 @@ moves a weight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Mapping
 
 import torch
@@ -110,9 +111,7 @@ def probe_gradients(trainer: Trainer, batches: int) -> GradientProbe:
         module.eval()
     samples: dict[str, dict[str, list]] = {kind: {} for kind in ("norm", "ratio", "cosine")}
     used = 0
-    for batch in trainer.loader(epoch):
-        if used == batches:
-            break
+    for batch in islice(trainer.loader(epoch), batches):
         batch = {key: value.to(trainer.device) for key, value in batch.items()}
         gradients = term_gradients(trainer.actor, trainer.network, batch, trainer.autocast, modules)
         for term, per_module in gradients.items():
