@@ -349,6 +349,12 @@ def read_training_state(path: Union[str, Path]) -> dict[str, Any]:
     return state
 
 
+def stored_recipe(state: dict[str, Any], path: Union[str, Path]) -> tuple[AnyConfig, TrainSettings]:
+    """The model config and settings a training state (:func:`read_training_state` of ``path``) was trained with."""
+    return (config_from_dict(state["model_config"], source=f"{path} model config"),
+            TrainSettings.from_dict(state["settings"], source=f"{path} settings"))
+
+
 def trainer_of_run(run_dir: Union[str, Path], sequences: Union[Sequence[TrainingSequence], SourceMixture], *,
                    device: Union[str, torch.device] = "cpu",
                    objective_of: Optional[Callable[[AnyConfig], ObjectiveFactory]] = None) -> Trainer:
@@ -363,8 +369,7 @@ def trainer_of_run(run_dir: Union[str, Path], sequences: Union[Sequence[Training
     if not state_path.is_file():
         raise InputError(f"{run_dir} holds no training run (no last.pt)")
     state = read_training_state(state_path)
-    config = config_from_dict(state["model_config"], source=f"{state_path} model config")
-    settings = TrainSettings.from_dict(state["settings"], source=f"{state_path} settings")
+    config, settings = stored_recipe(state, state_path)
     trainer = Trainer(config, sequences, settings, DistributedContext(device=resolve_device(device)), pretrained="none",
                       objective=None if objective_of is None else objective_of(config))
     trainer.load_state(state, state_path)
@@ -417,7 +422,7 @@ def train(
     state = None
     if resume and state_path.is_file():
         state = read_training_state(state_path)
-        stored = config_from_dict(state["model_config"], source=f"{state_path} model config")
+        stored, stored_settings = stored_recipe(state, state_path)
         differences = stored.architecture_differences(model_config)
         if differences:
             raise CheckpointError(
@@ -425,7 +430,6 @@ def train(
                 f"{model_config.name!r}: {', '.join(differences)}"
             )
         model_config = stored
-        stored_settings = TrainSettings.from_dict(state["settings"], source=f"{state_path} settings")
         ignored = sorted(k for k, v in settings.to_dict().items()
                          if k not in ("epochs", "name", "description") and stored_settings.to_dict()[k] != v)
         if ignored and _env_rank() == 0:
