@@ -13,7 +13,8 @@ import torch
 
 from rgbt_tracker_ros.cli.main import main
 from rgbt_tracker_ros.data.datasets import open_dataset
-from rgbt_tracker_ros.distill.gradients import ALL_MODULES, probe_gradients, student_modules, term_gradients
+from rgbt_tracker_ros.distill.gradients import (ALL_MODULES, gradient_statistics, probe_gradients, student_modules,
+                                                term_gradients)
 from rgbt_tracker_ros.distill.objective import cmd_objective
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.networks.checkpoint import save_checkpoint
@@ -54,14 +55,28 @@ def test_term_gradients_add_up_to_eq_14_and_reach_where_each_term_should(synthet
     total = trainer.actor(net, batch, trainer.autocast).total
     parameters = [p for group in modules.values() for p in group]
     expected = torch.cat([g.float().flatten() for g in torch.autograd.grad(total, parameters)])
-    summed = sum(per_module[ALL_MODULES] for per_module in gradients.values())
-    largest = max(float(per_module[ALL_MODULES].abs().max()) for per_module in gradients.values())
+    every_module = {term: torch.cat(list(per_module.values())) for term, per_module in gradients.items()}
+    summed = sum(every_module.values())
+    largest = max(float(gradient.abs().max()) for gradient in every_module.values())
     assert torch.allclose(summed, expected, rtol=1e-4, atol=1e-5 * largest)  # float32 sums in another order
     # No distillation term reaches the IoU-Net; SCFD reaches the backbone alone (the ABF chains are not the student).
     for term in ("scfd", "mpsd", "hfrd"):
         assert float(gradients[term]["bb_regressor"].abs().sum()) == 0.0
     assert {m for m in modules if float(gradients["scfd"][m].abs().sum()) > 0} == {"backbone"}
     assert {m for m in modules if float(gradients["hfrd"][m].abs().sum()) > 0} == {"backbone", "fusion", "classifier"}
+
+
+def test_gradient_statistics_by_hand():
+    gradients = {"original": {"a": torch.tensor([3.0, 4.0]), "b": torch.zeros(2)},
+                 "scfd": {"a": torch.tensor([0.0, 1.0]), "b": torch.tensor([2.0, 0.0])}}
+    statistics = gradient_statistics(gradients)
+    assert statistics["norm"]["original"] == {"a": 5.0, "b": 0.0, ALL_MODULES: 5.0}
+    assert statistics["norm"]["scfd"] == pytest.approx({"a": 1.0, "b": 2.0, ALL_MODULES: 5 ** 0.5})
+    # "b": L_original has no gradient there, so no ratio and no cosine; over all modules: |(0,1,2,0)| / |(3,4,0,0)|
+    # and (0,1,2,0).(3,4,0,0) / (sqrt(5) 5).
+    assert statistics["ratio"]["scfd"] == pytest.approx({"a": 0.2, "b": None, ALL_MODULES: 5 ** 0.5 / 5})
+    assert statistics["cosine"]["scfd"] == pytest.approx({"a": 0.8, "b": None, ALL_MODULES: 4 / (5 ** 0.5 * 5)})
+    assert statistics["cosine"]["original"] == pytest.approx({"a": 1.0, "b": None, ALL_MODULES: 1.0})
 
 
 def test_probe_reports_means_and_leaves_the_weights_alone(synthetic_root, teacher, tmp_path, small_distill_settings):

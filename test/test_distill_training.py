@@ -18,7 +18,6 @@ import torch.multiprocessing as mp
 
 from rgbt_tracker_ros.data.datasets import open_dataset
 from rgbt_tracker_ros.data.mixture import SourceMixture, TrainingSource, open_training_root
-from rgbt_tracker_ros.distill.hfrd import hfrd_loss
 from rgbt_tracker_ros.distill.objective import cmd_objective
 from rgbt_tracker_ros.distill.teachers import AINetTeacher, DiMPTeacher
 from rgbt_tracker_ros.errors import CheckpointError, DatasetError, InputError
@@ -109,9 +108,7 @@ def test_each_distillation_term_sends_gradients_where_it_should(synthetic_root, 
     for name, shape in family.teacher_shapes.items():
         group, level = name.split(".")
         assert getattr(teacher, group)[level].shape == shape
-    output, losses = net(batch, teacher)
-    terms = {"scfd": losses["scfd"], "mpsd": losses["fus"] + losses["p"],
-             "hfrd": hfrd_loss(output.target_scores[-1], teacher.response, batch["test_label"])}
+    _, terms, _ = actor.weighted_terms(net, batch, trainer.autocast)  # the summands Eq. 14 adds
     named = {**dict(trainer.model.named_parameters()), **dict(actor.extra.named_parameters())}
     reached = {}
     for term, loss in terms.items():

@@ -42,8 +42,8 @@ def student_modules(model: nn.Module) -> dict[str, list[nn.Parameter]]:
 
 def term_gradients(actor: CMDActor, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast,
                    modules: Mapping[str, list[nn.Parameter]]) -> dict[str, dict[str, torch.Tensor]]:
-    """Per summand of Eq. 14 that is on (``original`` first), per module of ``modules`` and over all of them, the
-    flattened float32 gradient of that summand on ``batch`` (zeros where it does not reach)."""
+    """Per summand of Eq. 14 that is on (``original`` first) and per module of ``modules``, the flattened float32
+    gradient of that summand on ``batch`` (zeros where it does not reach)."""
     original, weighted, _ = actor.weighted_terms(net, batch, autocast)
     parameters = [parameter for group in modules.values() for parameter in group]
     gradients: dict[str, dict[str, torch.Tensor]] = {}
@@ -55,9 +55,32 @@ def term_gradients(actor: CMDActor, net: nn.Module, batch: Mapping[str, torch.Te
         for module, group in modules.items():
             per_module[module] = torch.cat(flat[start:start + len(group)])
             start += len(group)
-        per_module[ALL_MODULES] = torch.cat(flat)
         gradients[term] = per_module
     return gradients
+
+
+def gradient_statistics(gradients: Mapping[str, Mapping[str, torch.Tensor]]
+                        ) -> dict[str, dict[str, dict[str, float | None]]]:
+    """``norm``, ``ratio`` and ``cosine`` (with :data:`REFERENCE`'s gradient) per term and module of one batch's
+    :func:`term_gradients`, and over all modules together (:data:`ALL_MODULES`, from the modules' sums of squares
+    and dot products); ``None`` where a ratio or cosine has a zero norm to divide by."""
+    reference = {module: gradient.double() for module, gradient in gradients[REFERENCE].items()}
+    reference_squares = {module: float(gradient @ gradient) for module, gradient in reference.items()}
+    reference_squares[ALL_MODULES] = sum(reference_squares.values())
+    statistics: dict[str, dict[str, dict[str, float | None]]] = {"norm": {}, "ratio": {}, "cosine": {}}
+    for term, per_module in gradients.items():
+        squares, dots = {}, {}
+        for module, gradient in per_module.items():  # sums in float64: millions of float32 products
+            gradient = gradient.double()
+            squares[module], dots[module] = float(gradient @ gradient), float(gradient @ reference[module])
+        squares[ALL_MODULES], dots[ALL_MODULES] = sum(squares.values()), sum(dots.values())
+        for module, square in squares.items():
+            norm, reference_norm = square ** 0.5, reference_squares[module] ** 0.5
+            zero = norm == 0.0 or reference_norm == 0.0
+            statistics["norm"].setdefault(term, {})[module] = norm
+            statistics["ratio"].setdefault(term, {})[module] = None if zero else norm / reference_norm
+            statistics["cosine"].setdefault(term, {})[module] = None if zero else dots[module] / (norm * reference_norm)
+    return statistics
 
 
 @dataclass
@@ -114,14 +137,9 @@ def probe_gradients(trainer: Trainer, batches: int) -> GradientProbe:
     for batch in islice(trainer.loader(epoch), batches):
         batch = {key: value.to(trainer.device) for key, value in batch.items()}
         gradients = term_gradients(trainer.actor, trainer.network, batch, trainer.autocast, modules)
-        for term, per_module in gradients.items():
-            for module, gradient in per_module.items():  # sums in float64: millions of float32 products
-                gradient, reference = gradient.double(), gradients[REFERENCE][module].double()
-                norm, reference_norm = float(gradient.norm()), float(reference.norm())
-                zero = norm == 0.0 or reference_norm == 0.0
-                for kind, value in (("norm", norm),
-                                    ("ratio", None if zero else norm / reference_norm),
-                                    ("cosine", None if zero else float(gradient @ reference) / (norm * reference_norm))):
+        for kind, per_term in gradient_statistics(gradients).items():
+            for term, per_module in per_term.items():
+                for module, value in per_module.items():
                     samples[kind].setdefault(term, {}).setdefault(module, []).append(value)
         used += 1
     probe = GradientProbe(batches=used, epoch=trainer.epoch)
