@@ -98,6 +98,13 @@ def test_probe_reports_means_and_leaves_the_weights_alone(synthetic_root, teache
         assert probe.ratio[term][ALL_MODULES] == pytest.approx(probe.norm[term][ALL_MODULES]
                                                                / probe.norm["original"][ALL_MODULES])
     assert "bb_regressor" in probe.table() and "cos with original" in probe.table()
+    # MPSD's path weights on the test frames (Eq. 6): a distribution over the three paths per fused level.
+    assert set(probe.path_weights) == {"layer2", "layer3"}
+    for weights in probe.path_weights.values():
+        assert set(weights) == {"sa", "mul", "diff", "largest"}
+        assert weights["sa"] + weights["mul"] + weights["diff"] == pytest.approx(1.0, abs=1e-3)
+        assert max(weights["sa"], weights["mul"], weights["diff"]) <= weights["largest"] <= 1.0 + 1e-6
+    assert "path weights" in probe.table()
     with pytest.raises(InputError, match="at least one batch"):
         probe_gradients(trainer, batches=0)
 
@@ -111,6 +118,7 @@ def test_probe_command_writes_json_and_refuses_what_it_cannot_probe(synthetic_ro
     report = json.loads((run / "gradient_probe.json").read_text())
     assert report["batches"] == 1 and report["after_epoch"] == 1 and report["reference"] == "original"
     assert set(report["cosine"]) == {"original", "scfd", "mpsd", "hfrd"}
+    assert set(report["path_weights"]) == {"layer2", "layer3"}
     assert "written to" in capsys.readouterr().out
     # Student-Origin: only L_original to report.
     origin = distill_run(synthetic_root, tmp_path / "origin", teacher,

@@ -10,6 +10,11 @@ L_original's, and its cosine with L_original's (below zero: the term pulls again
 chains and width adapters, which only distillation trains, are not the student and are left out. Gradients are
 before the optimizer: Adam rescales each weight's step, so a norm ratio is how loud a term is, not how far it
 moves a weight.
+
+Beside the gradients, the probe reports the student's MPSD path weights (Eq. 6) on the same batches' test
+frames: each path's mean weight and the mean of each frame's largest one per fused level. A largest weight of
+1.0 means the softmax selects one path for every frame: its gradient, and with it L_p's (Eq. 10) hold on the
+selection, is then gone.
 """
 from __future__ import annotations
 
@@ -94,10 +99,12 @@ class GradientProbe:
     norm: dict[str, dict[str, float]] = field(default_factory=dict)
     ratio: dict[str, dict[str, float | None]] = field(default_factory=dict)
     cosine: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    #: per fused level: each MPSD path's mean weight (Eq. 6) and ``largest``, the mean of each frame's largest
+    path_weights: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"batches": self.batches, "after_epoch": self.epoch, "reference": REFERENCE,
-                "norm": self.norm, "ratio": self.ratio, "cosine": self.cosine}
+                "norm": self.norm, "ratio": self.ratio, "cosine": self.cosine, "path_weights": self.path_weights}
 
     def table(self) -> str:
         """A plain-text table: one row per term and module."""
@@ -108,6 +115,9 @@ class GradientProbe:
                 lines.append(f"{term:<9} {module:<13} {norm:>11.4g} "
                              f"{'-' if ratio is None else format(ratio, '.4g'):>11} "
                              f"{'-' if cosine is None else format(cosine, '+.3f'):>18}")
+        lines.append("MPSD path weights (Eq. 6) on the test frames, mean per path and of each frame's largest:")
+        for level, weights in self.path_weights.items():
+            lines.append(f"  {level:<9} " + "  ".join(f"{name} {weight:.3f}" for name, weight in weights.items()))
         return "\n".join(lines)
 
 
@@ -133,16 +143,25 @@ def probe_gradients(trainer: Trainer, batches: int) -> GradientProbe:
     for module in trainer.frozen:
         module.eval()
     samples: dict[str, dict[str, list]] = {kind: {} for kind in ("norm", "ratio", "cosine")}
+    path_weights: dict[str, list[torch.Tensor]] = {}
     used = 0
     for batch in islice(trainer.loader(epoch), batches):
         batch = {key: value.to(trainer.device) for key, value in batch.items()}
         gradients = term_gradients(trainer.actor, trainer.network, batch, trainer.autocast, modules)
+        with torch.no_grad(), trainer.autocast():
+            features = trainer.model.extract_features(batch["test_rgb"].flatten(0, 1), batch["test_tir"].flatten(0, 1))
+        for level, weights in features.path_weights.items():
+            path_weights.setdefault(level, []).append(weights.float().cpu())
         for kind, per_term in gradient_statistics(gradients).items():
             for term, per_module in per_term.items():
                 for module, value in per_module.items():
                     samples[kind].setdefault(term, {}).setdefault(module, []).append(value)
         used += 1
     probe = GradientProbe(batches=used, epoch=trainer.epoch)
+    for level, chunks in path_weights.items():
+        weights = torch.cat(chunks)
+        probe.path_weights[level] = {**dict(zip(trainer.model.fusion_path_names, map(float, weights.mean(dim=0)))),
+                                     "largest": float(weights.max(dim=1).values.mean())}
     for kind, per_term in samples.items():
         setattr(probe, kind, {term: {module: _mean(values) for module, values in per_module.items()}
                               for term, per_module in per_term.items()})
