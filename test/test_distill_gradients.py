@@ -105,6 +105,14 @@ def test_probe_reports_means_and_leaves_the_weights_alone(synthetic_root, teache
         assert weights["sa"] + weights["mul"] + weights["diff"] == pytest.approx(1.0, abs=1e-3)
         assert max(weights["sa"], weights["mul"], weights["diff"]) <= weights["largest"] <= 1.0 + 1e-6
     assert "path weights" in probe.table()
+    # SCFD's fit per modality and level (Eq. 3's MSE against its target's variance).
+    assert set(probe.scfd_fit) == {"rgb", "tir"}
+    assert all(set(levels) == {"stem", "layer1", "layer2", "layer3"} for levels in probe.scfd_fit.values())
+    for levels in probe.scfd_fit.values():
+        for fit in levels.values():
+            assert fit["mse"] > 0 and fit["variance"] > 0
+            assert fit["explained"] == pytest.approx(1 - fit["mse"] / fit["variance"])
+    assert "SCFD fit" in probe.table()
     with pytest.raises(InputError, match="at least one batch"):
         probe_gradients(trainer, batches=0)
 
@@ -124,7 +132,8 @@ def test_probe_command_writes_json_and_refuses_what_it_cannot_probe(synthetic_ro
     origin = distill_run(synthetic_root, tmp_path / "origin", teacher,
                          small_distill_settings(epochs=1, distill=DistillSettings()))
     assert main(args + ["--out", str(origin), "--probe-json", str(tmp_path / "o.json")]) == 0
-    assert set(json.loads((tmp_path / "o.json").read_text())["norm"]) == {"original"}
+    origin_report = json.loads((tmp_path / "o.json").read_text())
+    assert set(origin_report["norm"]) == {"original"} and origin_report["scfd_fit"] == {}
     # One-line errors: no run; a run of plain training (another objective); a missing flag.
     train(STUDENT, open_dataset(synthetic_root), tmp_path / "plain", small_distill_settings(
         epochs=1, distill=DistillSettings()), device="cpu", progress=False)

@@ -7,7 +7,7 @@ import torch
 from rgbt_tracker_ros.distill.abf import ABFChain, resize_map
 from rgbt_tracker_ros.distill.hfrd import corrected_response, hfrd_loss
 from rgbt_tracker_ros.distill.mpsd import FusionAdapter, mpsd_loss
-from rgbt_tracker_ros.distill.scfd import SCFDHead, cem, scfd_loss, scfd_targets, sem
+from rgbt_tracker_ros.distill.scfd import SCFDHead, cem, scfd_fit, scfd_loss, scfd_targets, sem
 
 
 def scalar_map(*values: float) -> torch.Tensor:
@@ -32,6 +32,19 @@ def test_scfd_targets_use_sem_on_levels_1_to_3_and_cem_on_level_4_and_sum_the_ms
     ones = {modality: [scalar_map(1.0)] * 4 for modality in ("rgb", "tir")}
     # RGB: 2^2 + 4^2 + 6^2 + 2^2 = 60; TIR: 0 + 2^2 + 0 + 2^2 = 8 (Eq. 3: L_spe + L_com).
     assert float(scfd_loss(ones, targets)) == pytest.approx(68.0)
+
+
+def test_scfd_fit_by_hand():
+    # One channel, two frames of one pixel, per level: target (1, 3) has mean 2 and variance 1.
+    target = torch.tensor([1.0, 3.0]).reshape(2, 1, 1, 1)
+    exact, constant, off = target.clone(), torch.full_like(target, 2.0), torch.tensor([3.0, 1.0]).reshape(2, 1, 1, 1)
+    flat = torch.tensor([5.0, 5.0]).reshape(2, 1, 1, 1)
+    fit = scfd_fit({"rgb": [exact, constant, off, target], "tir": [flat] * 4},
+                   {"rgb": [target] * 4, "tir": [target, target, target, torch.zeros_like(target)]})
+    assert [fit["rgb"][level]["explained"] for level in ("stem", "layer1", "layer2")] == [1.0, 0.0, -3.0]
+    assert fit["rgb"]["layer2"]["mse"] == 4.0 and fit["rgb"]["layer2"]["variance"] == 1.0
+    assert fit["tir"]["stem"] == {"mse": 10.0, "variance": 1.0, "explained": -9.0}  # (4^2 + 2^2) / 2
+    assert fit["tir"]["layer3"]["explained"] is None  # a constant target: no variance to explain
 
 
 def test_abf_chain_runs_deepest_first_to_the_teacher_widths_and_sizes():

@@ -14,7 +14,8 @@ moves a weight.
 Beside the gradients, the probe reports the student's MPSD path weights (Eq. 6) on the same batches' test
 frames: each path's mean weight and the mean of each frame's largest one per fused level. A largest weight of
 1.0 means the softmax selects one path for every frame: its gradient, and with it L_p's (Eq. 10) hold on the
-selection, is then gone.
+selection, is then gone. Where SCFD is on, it also reports how well the ABF outputs meet SCFD's targets per
+modality and level (:func:`~rgbt_tracker_ros.distill.scfd.scfd_fit`, means over the batches).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 
 from rgbt_tracker_ros.distill.objective import CMDActor
+from rgbt_tracker_ros.distill.scfd import explained, scfd_fit
 from rgbt_tracker_ros.errors import InputError
 from rgbt_tracker_ros.training.actors import Autocast
 from rgbt_tracker_ros.training.loop import Trainer, epoch_seed
@@ -101,10 +103,13 @@ class GradientProbe:
     cosine: dict[str, dict[str, float | None]] = field(default_factory=dict)
     #: per fused level: each MPSD path's mean weight (Eq. 6) and ``largest``, the mean of each frame's largest
     path_weights: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: per modality and level, SCFD's ``mse``, its target's ``variance`` and ``explained`` (empty without SCFD)
+    scfd_fit: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"batches": self.batches, "after_epoch": self.epoch, "reference": REFERENCE,
-                "norm": self.norm, "ratio": self.ratio, "cosine": self.cosine, "path_weights": self.path_weights}
+                "norm": self.norm, "ratio": self.ratio, "cosine": self.cosine, "path_weights": self.path_weights,
+                "scfd_fit": self.scfd_fit}
 
     def table(self) -> str:
         """A plain-text table: one row per term and module."""
@@ -118,6 +123,13 @@ class GradientProbe:
         lines.append("MPSD path weights (Eq. 6) on the test frames, mean per path and of each frame's largest:")
         for level, weights in self.path_weights.items():
             lines.append(f"  {level:<9} " + "  ".join(f"{name} {weight:.3f}" for name, weight in weights.items()))
+        if self.scfd_fit:
+            lines.append("SCFD fit (Eq. 3): MSE, target variance around its channel means, 1 - MSE/variance:")
+        for modality, levels in self.scfd_fit.items():
+            for level, fit in levels.items():
+                share = "-" if fit["explained"] is None else format(fit["explained"], "+.3f")
+                lines.append(f"  {modality:<4} {level:<7} mse {fit['mse']:.4g}  variance {fit['variance']:.4g}  "
+                             f"explained {share}")
         return "\n".join(lines)
 
 
@@ -144,6 +156,7 @@ def probe_gradients(trainer: Trainer, batches: int) -> GradientProbe:
         module.eval()
     samples: dict[str, dict[str, list]] = {kind: {} for kind in ("norm", "ratio", "cosine")}
     path_weights: dict[str, list[torch.Tensor]] = {}
+    fits: dict[tuple[str, str], list[tuple[float, float]]] = {}
     used = 0
     for batch in islice(trainer.loader(epoch), batches):
         batch = {key: value.to(trainer.device) for key, value in batch.items()}
@@ -152,6 +165,13 @@ def probe_gradients(trainer: Trainer, batches: int) -> GradientProbe:
             features = trainer.model.extract_features(batch["test_rgb"].flatten(0, 1), batch["test_tir"].flatten(0, 1))
         for level, weights in features.path_weights.items():
             path_weights.setdefault(level, []).append(weights.float().cpu())
+        if "scfd" in trainer.actor.terms:
+            net = trainer.actor.net
+            with torch.no_grad(), trainer.autocast():
+                fit = scfd_fit(*net.scfd_pairs(net.student_output(batch), trainer.actor.teacher(batch)))
+            for modality, levels in fit.items():
+                for level, values in levels.items():
+                    fits.setdefault((modality, level), []).append((values["mse"], values["variance"]))
         for kind, per_term in gradient_statistics(gradients).items():
             for term, per_module in per_term.items():
                 for module, value in per_module.items():
@@ -162,6 +182,10 @@ def probe_gradients(trainer: Trainer, batches: int) -> GradientProbe:
         weights = torch.cat(chunks)
         probe.path_weights[level] = {**dict(zip(trainer.model.fusion_path_names, map(float, weights.mean(dim=0)))),
                                      "largest": float(weights.max(dim=1).values.mean())}
+    for (modality, level), values in fits.items():
+        mse, variance = (sum(column) / len(values) for column in zip(*values))
+        probe.scfd_fit.setdefault(modality, {})[level] = {"mse": mse, "variance": variance,
+                                                          "explained": explained(mse, variance)}
     for kind, per_term in samples.items():
         setattr(probe, kind, {term: {module: _mean(values) for module, values in per_module.items()}
                               for term, per_module in per_term.items()})

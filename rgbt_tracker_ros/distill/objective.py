@@ -66,8 +66,7 @@ class DistillationNet(nn.Module):
 
     def forward(self, batch: Mapping[str, torch.Tensor],
                 teacher: Optional[TeacherTargets]) -> tuple[ModelOutput, dict[str, torch.Tensor]]:
-        output = self.student(batch["train_rgb"], batch["train_tir"], batch["test_rgb"], batch["test_tir"],
-                              batch["train_bb"], batch["test_proposals"])
+        output = self.student_output(batch)
         losses: dict[str, torch.Tensor] = {}
         if self.scfd is None and self.mpsd is None:
             return output, losses
@@ -75,11 +74,7 @@ class DistillationNet(nn.Module):
             raise ValueError("SCFD and MPSD need the teacher's output")
         student_frames = (output.train_features, output.test_features)
         if self.scfd is not None:
-            targets = scfd_targets(teacher.rgb, teacher.tir)
-            student = {modality: {level: both_frames(student_frames, modality, level) for level in LEVELS}
-                       for modality in ("rgb", "tir")}
-            adapted = self.scfd(student, [tuple(t.shape[-2:]) for t in targets["rgb"]])
-            losses["scfd"] = scfd_loss(adapted, targets)
+            losses["scfd"] = scfd_loss(*self.scfd_pairs(output, teacher))
         if self.mpsd is not None:
             sizes = {level: teacher.fused[level].shape[-2:] for level in FUSED_LEVELS}
             mpsd = mpsd_loss(
@@ -93,6 +88,22 @@ class DistillationNet(nn.Module):
             agree = [(mpsd.selected[level] == mpsd.predicted[level]).float().mean() for level in FUSED_LEVELS]
             losses["agree"] = torch.stack(agree).mean().detach()
         return output, losses
+
+    def student_output(self, batch: Mapping[str, torch.Tensor]) -> ModelOutput:
+        """The student's DiMP training pass on ``batch`` (target model from the train frames, scores and IoUs
+        on the test frames)."""
+        return self.student(batch["train_rgb"], batch["train_tir"], batch["test_rgb"], batch["test_tir"],
+                            batch["train_bb"], batch["test_proposals"])
+
+    def scfd_pairs(self, output: ModelOutput, teacher: TeacherTargets
+                   ) -> tuple[dict[str, list[torch.Tensor]], dict[str, list[torch.Tensor]]]:
+        """SCFD's two sides (Eq. 1-3): the ABF chains' outputs from the student's unimodal features of every
+        frame, and the teacher's SEM/CEM targets, each ``{"rgb": [level 1..4], "tir": [...]}``."""
+        frames = (output.train_features, output.test_features)
+        targets = scfd_targets(teacher.rgb, teacher.tir)
+        student = {modality: {level: both_frames(frames, modality, level) for level in LEVELS}
+                   for modality in ("rgb", "tir")}
+        return self.scfd(student, [tuple(t.shape[-2:]) for t in targets["rgb"]]), targets
 
 
 class CMDActor(Actor):

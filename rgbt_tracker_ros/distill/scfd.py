@@ -81,6 +81,28 @@ def scfd_loss(student: Mapping[str, Sequence[torch.Tensor]],
     return torch.stack(terms).sum()
 
 
+def explained(mse: float, variance: float) -> float | None:
+    """1 - mse / variance: the share of a target's variance a prediction accounts for (``None`` if constant)."""
+    return 1.0 - mse / variance if variance > 0 else None
+
+
+def scfd_fit(student: Mapping[str, Sequence[torch.Tensor]],
+             targets: Mapping[str, Sequence[torch.Tensor]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """How well the ABF outputs meet SCFD's targets (a diagnostic, ours), per modality and level of
+    :data:`LEVELS`: ``mse`` (Eq. 3's l), ``variance`` (the target's mean squared deviation from its per-channel
+    mean over the batch: the MSE of the best constant per channel) and ``explained`` = 1 - mse / variance
+    (1: exact, 0: no better than that constant, below 0: worse; ``None`` for a constant target)."""
+    fit: dict[str, dict[str, dict[str, float | None]]] = {}
+    for modality in MODALITIES:
+        for level, fu, target in zip(LEVELS, student[modality], targets[modality], strict=True):
+            target = target.float()
+            mse = float(F.mse_loss(fu.float(), target))
+            variance = float(target.var(dim=(0, 2, 3), unbiased=False).mean())
+            fit.setdefault(modality, {})[level] = {"mse": mse, "variance": variance,
+                                                   "explained": explained(mse, variance)}
+    return fit
+
+
 class SCFDHead(nn.Module):
     """The student side of SCFD: one :class:`~.abf.ABFChain` per modality (student -> teacher channels).
 
