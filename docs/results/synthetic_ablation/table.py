@@ -15,6 +15,7 @@ from pathlib import Path
 ROWS = (  # CMD Table 1, top to bottom
     ("cmd-synthetic-origin", "Student-Origin (L_original)"),
     ("cmd-synthetic-scfd", "+SCFD"),
+    ("cmd-synthetic-scfd-alpha0.1", "+SCFD with alpha 0.1 (ours, not in Table 1)"),
     ("cmd-synthetic-scfd-mpsd", "+SCFD+MPSD"),
     ("cmd-synthetic", "+SCFD+MPSD+HFRD (full CMD)"),
     ("teacher", "teacher-tiny"),
