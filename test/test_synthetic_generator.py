@@ -119,6 +119,19 @@ def test_validation_specs_repeat_the_test_attributes_with_their_own_seeds():
     assert all(s.name.startswith("val") for s in validation)
 
 
+def test_larger_validation_sets_start_with_the_one_repeat_set():
+    one, four = validation_specs(), validation_specs(repeats=4)
+    assert four[:18] == one and len(four) == 72
+    assert [s.seed for s in four] == list(range(VALIDATION_SEED_BASE, VALIDATION_SEED_BASE + 72))
+    assert [s.attributes for s in four[18:36]] == [s.attributes for s in one]
+    assert len({s.name for s in four}) == 72 and max(s.seed for s in validation_specs(repeats=100)) < 300_000
+    drone = validation_specs("drone", repeats=2)
+    assert drone[:24] == validation_specs("drone") and len({s.seed for s in drone}) == 48
+    for bad in (0, 101, 2.0, True):
+        with pytest.raises(InputError, match="validation repeats must be an integer in 1..100"):
+            validation_specs(repeats=bad)
+
+
 # ------------------------------------------------------------------------------ frames in general
 
 

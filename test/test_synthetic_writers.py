@@ -229,6 +229,8 @@ def test_cli_fixed_sets_follow_the_family():
             args = parser.parse_args(["synth", "--out", "x", flag, "--family", family])
             assert synth._specs(args) == expected(family)
     assert synth._specs(parser.parse_args(["synth", "--out", "x", "--benchmark"])) == synthetic.benchmark_specs()
+    larger = synth._specs(parser.parse_args(["synth", "--out", "x", "--validation", "--repeats", "3"]))
+    assert larger == synthetic.validation_specs(repeats=3) and len(larger) == 54
     defaults = synth._specs(parser.parse_args(["synth", "--out", "x", "--family", "drone"]))
     assert len(defaults) == 8 and {(s.width, s.height, s.frames) for s in defaults} == {(1920, 1080, 300)}
 
@@ -252,6 +254,9 @@ def test_cli_bag_only_with_mcap(tmp_path):
         (["--benchmark", "--frames", "10"], "--benchmark writes a fixed set; drop --frames"),
         (["--validation", "--seed", "3"], "--validation writes a fixed set; drop --seed"),
         (["--validation", "--benchmark"], "two different fixed sets"),
+        (["--benchmark", "--repeats", "2"], "--repeats enlarges the validation set; give it with --validation"),
+        (["--repeats", "2"], "--repeats enlarges the validation set"),
+        (["--validation", "--repeats", "0"], "validation repeats must be an integer in 1..100"),
         (["--family", "drone", "--attributes", "distractor"], "unknown attribute 'distractor' of the drone family"),
         (["--family", "drone", "--benchmark", "--size", "320x180"], "--benchmark writes a fixed set; drop --size"),
     ],

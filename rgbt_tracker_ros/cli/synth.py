@@ -92,6 +92,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "drone seeds 400000+), for tuning tracker parameters and picking checkpoints; excludes the same options "
         "as --benchmark",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        metavar="N",
+        help="with --validation: the attribute sets N times, each time with the next seeds (default 1; the "
+        "first repeat is the one-repeat set). A larger set tells smaller differences between checkpoints from noise",
+    )
     parser.set_defaults(func=run)
 
 
@@ -114,10 +121,14 @@ def _specs(args: argparse.Namespace) -> list:
     chosen = [flag for flag in fixed_sets if getattr(args, flag[2:])]
     if len(chosen) > 1:
         raise InputError("--benchmark and --validation are two different fixed sets; give one")
+    if args.repeats is not None and chosen != ["--validation"]:
+        raise InputError("--repeats enlarges the validation set; give it with --validation")
     if chosen:
         given = [f"--{name}" for name in generator_options if getattr(args, name) is not None]
         if given:
             raise InputError(f"{chosen[0]} writes a fixed set; drop {', '.join(given)}")
+        if args.repeats is not None:
+            return synthetic.validation_specs(args.family, repeats=args.repeats)
         return fixed_sets[chosen[0]](args.family)
     default_sequences = len(synthetic.drone_attribute_sets()) if args.family == "drone" else len(synthetic.ATTRIBUTES)
     return synthetic.make_specs(

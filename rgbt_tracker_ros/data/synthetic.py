@@ -98,6 +98,8 @@ BENCHMARK_SEED_BASE = 100_000
 VALIDATION_SEED_BASE = 200_000
 DRONE_BENCHMARK_SEED_BASE = 300_000
 DRONE_VALIDATION_SEED_BASE = 400_000
+#: Most repeats of a validation set: keeps every range below the next one (basic: 18 x 100 seeds).
+MAX_VALIDATION_REPEATS = 100
 DEFAULT_SIZE = (320, 256)
 DEFAULT_FRAMES = 100
 #: Defaults of the drone family: full HD, 10 s at 30 Hz (long enough for look-alikes to pass the target).
@@ -433,29 +435,36 @@ def benchmark_specs(family: str = "basic") -> list[ScenarioSpec]:
     return _fixed_specs("bench", BENCHMARK_SEED_BASE)
 
 
-def validation_specs(family: str = "basic") -> list[ScenarioSpec]:
+def validation_specs(family: str = "basic", repeats: int = 1) -> list[ScenarioSpec]:
     """A family's synthetic validation set: the test set's attribute sets with their own seeds
     (``basic``: 200000-200017; ``drone``: 400000-400023, the test set's attribute sets and look-alike
     counts).
 
     For choosing tracker parameters and checkpoints, so that the test set (:func:`benchmark_specs`)
     is only used to report them. Disjoint from training seeds (below :data:`BENCHMARK_SEED_BASE`).
+    ``repeats`` > 1 appends the attribute sets again with the next seeds (basic repeat ``r``: seeds
+    200000 + 18 r ...), so the first set is always the one-repeat set: a larger set tells smaller
+    differences between checkpoints from noise (ours: the papers have no synthetic sets).
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or not 1 <= repeats <= MAX_VALIDATION_REPEATS:
+        raise InputError(f"validation repeats must be an integer in 1..{MAX_VALIDATION_REPEATS}, got {repeats!r}")
     if check_family(family) == "drone":
-        return _fixed_drone_specs("droneval", DRONE_VALIDATION_SEED_BASE)
-    return _fixed_specs("val", VALIDATION_SEED_BASE)
+        return _fixed_drone_specs("droneval", DRONE_VALIDATION_SEED_BASE, repeats)
+    return _fixed_specs("val", VALIDATION_SEED_BASE, repeats)
 
 
-def _fixed_specs(prefix: str, seed_base: int) -> list[ScenarioSpec]:
+def _fixed_specs(prefix: str, seed_base: int, repeats: int = 1) -> list[ScenarioSpec]:
+    sets = list(_BENCHMARK_SETS) * repeats
     return [
         ScenarioSpec(name=sequence_name(prefix, seed_base + index, attributes), seed=seed_base + index,
                      attributes=attributes)
-        for index, attributes in enumerate(_BENCHMARK_SETS)
+        for index, attributes in enumerate(sets)
     ]
 
 
-def _fixed_drone_specs(prefix: str, seed_base: int) -> list[ScenarioSpec]:
+def _fixed_drone_specs(prefix: str, seed_base: int, repeats: int = 1) -> list[ScenarioSpec]:
     frames, (width, height) = family_defaults("drone")
+    sets = list(_DRONE_BENCHMARK_SETS) * repeats
     return [
         ScenarioSpec(
             name=sequence_name(prefix, seed_base + index, attributes, lookalikes),
@@ -467,7 +476,7 @@ def _fixed_drone_specs(prefix: str, seed_base: int) -> list[ScenarioSpec]:
             family="drone",
             lookalikes=lookalikes,
         )
-        for index, (attributes, lookalikes) in enumerate(_DRONE_BENCHMARK_SETS)
+        for index, (attributes, lookalikes) in enumerate(sets)
     ]
 
 
