@@ -49,7 +49,7 @@ def test_term_gradients_add_up_to_eq_14_and_reach_where_each_term_should(synthet
     net = trainer.network.train()
     modules = student_modules(trainer.model)
     assert set(modules) == {"backbone", "fusion", "classifier", "bb_regressor"}
-    gradients = term_gradients(trainer.actor, net, batch, trainer.autocast, modules)
+    gradients = term_gradients(trainer.actor.weighted_terms(net, batch, trainer.autocast), modules)
     assert list(gradients) == ["original", "scfd", "mpsd", "hfrd"]
     # The same batch through the training objective: its total's gradient is the sum of the summands'.
     total = trainer.actor(net, batch, trainer.autocast).total

@@ -108,7 +108,7 @@ def test_each_distillation_term_sends_gradients_where_it_should(synthetic_root, 
     for name, shape in family.teacher_shapes.items():
         group, level = name.split(".")
         assert getattr(teacher, group)[level].shape == shape
-    _, terms, _ = actor.weighted_terms(net, batch, trainer.autocast)  # the summands Eq. 14 adds
+    terms = actor.weighted_terms(net, batch, trainer.autocast).weighted  # the summands Eq. 14 adds
     named = {**dict(trainer.model.named_parameters()), **dict(actor.extra.named_parameters())}
     reached = {}
     for term, loss in terms.items():

@@ -26,10 +26,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from rgbt_tracker_ros.distill.objective import CMDActor
+from rgbt_tracker_ros.distill.objective import CMDActor, WeightedTerms
 from rgbt_tracker_ros.distill.scfd import explained, scfd_fit
 from rgbt_tracker_ros.errors import InputError
-from rgbt_tracker_ros.training.actors import Autocast
 from rgbt_tracker_ros.training.loop import Trainer, epoch_seed
 
 #: The summand of Eq. 14 the others are compared with.
@@ -47,14 +46,14 @@ def student_modules(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     return modules
 
 
-def term_gradients(actor: CMDActor, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast,
-                   modules: Mapping[str, list[nn.Parameter]]) -> dict[str, dict[str, torch.Tensor]]:
+def term_gradients(terms: WeightedTerms, modules: Mapping[str, list[nn.Parameter]]
+                   ) -> dict[str, dict[str, torch.Tensor]]:
     """Per summand of Eq. 14 that is on (``original`` first) and per module of ``modules``, the flattened float32
-    gradient of that summand on ``batch`` (zeros where it does not reach)."""
-    original, weighted, _ = actor.weighted_terms(net, batch, autocast)
+    gradient of that summand in ``terms`` (:meth:`CMDActor.weighted_terms` of one batch; zeros where it does not
+    reach)."""
     parameters = [parameter for group in modules.values() for parameter in group]
     gradients: dict[str, dict[str, torch.Tensor]] = {}
-    for term, loss in {REFERENCE: original.total, **weighted}.items():
+    for term, loss in {REFERENCE: terms.original.total, **terms.weighted}.items():
         grads = torch.autograd.grad(loss, parameters, retain_graph=True, allow_unused=True)
         flat = [torch.zeros(p.numel()) if g is None else g.detach().float().flatten().cpu()
                 for p, g in zip(parameters, grads)]
@@ -160,15 +159,13 @@ def probe_gradients(trainer: Trainer, batches: int) -> GradientProbe:
     used = 0
     for batch in islice(trainer.loader(epoch), batches):
         batch = {key: value.to(trainer.device) for key, value in batch.items()}
-        gradients = term_gradients(trainer.actor, trainer.network, batch, trainer.autocast, modules)
-        with torch.no_grad(), trainer.autocast():
-            features = trainer.model.extract_features(batch["test_rgb"].flatten(0, 1), batch["test_tir"].flatten(0, 1))
-        for level, weights in features.path_weights.items():
-            path_weights.setdefault(level, []).append(weights.float().cpu())
-        if "scfd" in trainer.actor.terms:
-            net = trainer.actor.net
+        terms = trainer.actor.weighted_terms(trainer.network, batch, trainer.autocast)
+        gradients = term_gradients(terms, modules)
+        for level, weights in terms.output.test_features.path_weights.items():
+            path_weights.setdefault(level, []).append(weights.detach().float().cpu())
+        if "scfd" in trainer.actor.terms:  # the ABF chains again, on the pass's own features and targets
             with torch.no_grad(), trainer.autocast():
-                fit = scfd_fit(*net.scfd_pairs(net.student_output(batch), trainer.actor.teacher(batch)))
+                fit = scfd_fit(*trainer.actor.net.scfd_pairs(terms.output, terms.teacher))
             for modality, levels in fit.items():
                 for level, values in levels.items():
                     fits.setdefault((modality, level), []).append((values["mse"], values["variance"]))

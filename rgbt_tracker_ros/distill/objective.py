@@ -21,7 +21,7 @@ and DDP see it whole; the tracking checkpoints save the student alone, the train
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, NamedTuple, Optional, Union
 
 import torch
 from torch import nn
@@ -106,6 +106,20 @@ class DistillationNet(nn.Module):
         return self.scfd(student, [tuple(t.shape[-2:]) for t in targets["rgb"]]), targets
 
 
+class WeightedTerms(NamedTuple):
+    """One forward pass's summands of Eq. 14 (see :meth:`CMDActor.weighted_terms`) and what they came from."""
+
+    original: LossTerms
+    #: the weighted distillation terms that are on, each a tensor with its graph
+    weighted: dict[str, torch.Tensor]
+    #: their unweighted values for the log
+    raw: dict[str, float]
+    #: the student's output of that pass (its test features carry Eq. 6's path weights)
+    output: ModelOutput
+    #: the teacher's targets of that pass (``None`` without distillation terms)
+    teacher: Optional[TeacherTargets]
+
+
 class CMDActor(Actor):
     """Eq. 14 with the terms ``settings.distill`` switches on (see the module docstring)."""
 
@@ -125,18 +139,18 @@ class CMDActor(Actor):
         self.original = DiMPLoss(settings.loss_weights, settings.hinge_threshold)
 
     def __call__(self, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast) -> LossTerms:
-        original, weighted, raw = self.weighted_terms(net, batch, autocast)
+        original, weighted, raw, _, _ = self.weighted_terms(net, batch, autocast)
         total = original.total + sum(weighted.values())  # Eq. 14
         terms = {**original.terms, "original": original.terms["loss"],
                  **{name: float(value.detach()) for name, value in weighted.items()}, **raw,
                  "loss": float(total.detach())}
         return LossTerms(total=total, terms=terms)
 
-    def weighted_terms(self, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast
-                       ) -> tuple[LossTerms, dict[str, torch.Tensor], dict[str, float]]:
+    def weighted_terms(self, net: nn.Module, batch: Mapping[str, torch.Tensor], autocast: Autocast) -> WeightedTerms:
         """Eq. 14's summands on ``batch``, apart: L_original (DiMP's terms), the weighted distillation terms that
         are on (``scfd`` = alpha L_SCFD, ``mpsd`` = alpha L_MPSD, ``hfrd`` = beta L_HFRD, each a tensor with its
-        graph) and their unweighted values for the log. One forward pass of the student and of the teacher."""
+        graph) and their unweighted values for the log, with the pass's student output and teacher targets. One
+        forward pass of the student and of the teacher."""
         teacher = None
         with autocast():
             if self.terms:
@@ -156,7 +170,7 @@ class CMDActor(Actor):
             l_hfrd = hfrd_loss(output.target_scores[-1], teacher.response, batch["test_label"])
             weighted["hfrd"] = self.beta * l_hfrd
             raw["l_hfrd"] = float(l_hfrd.detach())
-        return original, weighted, raw
+        return WeightedTerms(original, weighted, raw, output, teacher)
 
     def identity(self) -> dict[str, Any]:
         return {"kind": "cmd", **self.teacher_id}
