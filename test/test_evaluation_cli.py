@@ -105,12 +105,30 @@ def test_name_equals_dir_comparison(lasher_root, results, tmp_path, capsys):
                    "--annotations", lasher_root, "--sequences", "all", "--json", out, "--plots", tmp_path)
     captured = capsys.readouterr()
     assert code == 0 and "OTB/pytracking convention" in captured.out
-    rows = [line.split() for line in captured.out.splitlines() if line.startswith(("mine", "theirs"))]
+    table, paired = captured.out.split("Paired per-sequence differences against mine (2 sequences")
+    rows = [line.split() for line in table.splitlines() if line.startswith(("mine", "theirs"))]
     assert rows == [["mine", "100.0", "100.0", "95.2"], ["theirs", "75.0", "75.0", "71.4"]]
     document = json.loads(out.read_text())
     assert set(document["trackers"]) == {"mine", "theirs"} and "PR" not in document  # no single headline
     assert document["trackers"]["mine"]["PR"] == pytest.approx(100.0)
     assert (tmp_path / "otb_success.png").is_file()
+    # seqA is the same for both, seqB loses half its frames: the mean difference is the headline difference
+    # (OTB averages per-sequence scores), the standard error of (0, d) is |d| / 2.
+    per_sequence = {name: document["trackers"]["theirs"]["per_sequence"][name]["SR"]
+                    - document["trackers"]["mine"]["per_sequence"][name]["SR"] for name in ("seqA", "seqB")}
+    assert per_sequence["seqA"] == 0 and per_sequence["seqB"] < -40
+    sr = next(row for row in document["paired_differences"] if row["score"] == "SR")
+    assert sr == {"tracker": "theirs", "reference": "mine", "score": "SR", "better": 0, "worse": 1, "sequences": 2,
+                  "mean": pytest.approx(document["trackers"]["theirs"]["SR"] - document["trackers"]["mine"]["SR"]),
+                  "standard_error": pytest.approx(abs(per_sequence["seqB"]) / 2)}
+    sr_row = next(line.split() for line in paired.splitlines() if line.split()[:2] == ["theirs", "SR"])
+    assert sr_row == ["theirs", "SR", f"{sr['mean']:+.2f}", f"{sr['standard_error']:.2f}", "0", "1"]
+
+
+def test_one_tracker_has_no_paired_table(lasher_root, results, capsys):
+    assert run_cli("--protocol", "otb", "--results", results["good"], "--annotations", lasher_root,
+                   "--sequences", "all") == 0
+    assert "Paired" not in capsys.readouterr().out
 
 
 def test_dual_protocol_with_gtot_corner_ground_truth(tmp_path, capsys):

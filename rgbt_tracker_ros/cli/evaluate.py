@@ -1,7 +1,8 @@
 """``rgbt-tracker evaluate``: score result files with an official benchmark protocol.
 
 Prints a table naming the protocol; optionally writes the JSON report and the precision/success
-plots. ``--results NAME=DIR`` may repeat to compare trackers in one table and one plot.
+plots. ``--results NAME=DIR`` may repeat to compare trackers in one table and one plot, with each tracker's
+paired per-sequence differences against the first (mean, standard error, sequences better / worse).
 """
 from __future__ import annotations
 
@@ -58,9 +59,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def write_outputs(report, json_path: Path | None, plots_dir: Path | None, extra: dict | None = None) -> None:
-    """Print the notes and warnings (stderr), the table and, for synthetic sets, the per-family table;
-    write the JSON report (plus ``extra`` top-level entries) and the plots when asked."""
-    from rgbt_tracker_ros.evaluation.report import format_family_table, format_table, report_to_dict
+    """Print the notes and warnings (stderr), the table, for synthetic sets the per-family table and, for two or
+    more trackers, their paired differences against the first; write the JSON report (plus ``extra`` top-level
+    entries) and the plots when asked."""
+    from rgbt_tracker_ros.evaluation.report import (format_family_table, format_paired_table, format_table,
+                                                    report_to_dict)
 
     for line in report.notes + report.warnings():
         print(line, file=sys.stderr)
@@ -68,6 +71,9 @@ def write_outputs(report, json_path: Path | None, plots_dir: Path | None, extra:
     family_table = format_family_table(report)
     if family_table is not None:
         print("\n" + family_table)
+    paired_table = format_paired_table(report)
+    if paired_table is not None:
+        print("\n" + paired_table)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         document = {**report_to_dict(report), **(extra or {})}

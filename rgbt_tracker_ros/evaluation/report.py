@@ -15,10 +15,14 @@ line (:meth:`EvaluationReport.warnings`).
 Per-attribute scores cover every attribute the annotation root flags (:func:`load_attributes`);
 synthetic sequences also flag their scenario family (``family_basic``, ``family_drone``), from which
 :func:`format_family_table` prints one row per family and tracker.
+
+With two or more trackers, :func:`paired_differences` compares each with the first on the same sequences (ours,
+not a toolkit's): the mean of the per-sequence score differences, its standard error and how many sequences got
+better or worse. A checkpoint choice can then tell a difference from the spread of single sequences.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
@@ -189,6 +193,58 @@ def evaluate_results(
     )
 
 
+@dataclass(frozen=True)
+class PairedDifference:
+    """One tracker against the reference (the report's first) in one score, over the same sequences."""
+
+    tracker: str
+    reference: str
+    score: str
+    #: mean over sequences of the tracker's per-sequence score minus the reference's (percentage points)
+    mean: float
+    #: standard error of that mean (sample standard deviation / sqrt(sequences)); None for one sequence
+    standard_error: Optional[float]
+    better: int
+    worse: int
+    sequences: int
+
+
+def paired_differences(report: EvaluationReport) -> list[PairedDifference]:
+    """Each tracker after the first against the first, per score of the protocol, from the per-sequence scores.
+
+    The mean difference equals the difference of the headline scores where the protocol averages per-sequence
+    scores (LasHeR, RGBT234, RGBT210, OTB); GTOT pools frames, so there it is the per-sequence view only.
+    """
+    if len(report.trackers) < 2:
+        return []
+    reference = report.trackers[0]
+    rows = []
+    for tracker in report.trackers[1:]:
+        for score in report.protocol.score_names:
+            differences = np.array([float(tracker.per_sequence[name][score]) - float(reference.per_sequence[name][score])
+                                    for name in report.sequences])
+            error = float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(differences) > 1 else None
+            rows.append(PairedDifference(tracker.name, reference.name, score, float(differences.mean()), error,
+                                         int((differences > 0).sum()), int((differences < 0).sum()), len(differences)))
+    return rows
+
+
+def format_paired_table(report: EvaluationReport) -> Optional[str]:
+    """Plain-text table of :func:`paired_differences`; ``None`` with fewer than two trackers."""
+    rows = paired_differences(report)
+    if not rows:
+        return None
+    width = max([len("Tracker")] + [len(row.tracker) for row in rows])
+    lines = [f"Paired per-sequence differences against {rows[0].reference} ({rows[0].sequences} sequences; "
+             "mean +- standard error, sequences better / worse):",
+             f"{'Tracker':<{width}}  {'score':<6}  {'mean':>6}  {'+-':>5}  {'better':>6}  {'worse':>5}"]
+    for row in rows:
+        error = "-" if row.standard_error is None else f"{row.standard_error:.2f}"
+        lines.append(f"{row.tracker:<{width}}  {row.score:<6}  {row.mean:+6.2f}  {error:>5}  {row.better:>6}  "
+                     f"{row.worse:>5}")
+    return "\n".join(lines)
+
+
 def _curves_dict(protocol: Protocol, curves: Curves) -> dict:
     entries = {
         "precision": (protocol.error_thresholds, curves.precision),
@@ -231,6 +287,9 @@ def report_to_dict(report: EvaluationReport) -> dict:
         only = report.trackers[0]
         document.update({"tracker": only.name, **trackers[only.name]})
     document["trackers"] = trackers
+    paired = paired_differences(report)
+    if paired:
+        document["paired_differences"] = [asdict(row) for row in paired]
     return _finite(document)
 
 
