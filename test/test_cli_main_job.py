@@ -90,6 +90,31 @@ def test_export_halves_the_checkpoint_and_keeps_its_description(tmp_path, capsys
     assert "fp16" in capsys.readouterr().out
 
 
+def test_export_interpolates_with_its_base_and_records_both(tmp_path, capsys):
+    torch.manual_seed(3)
+    base_model, tuned_model = (build_model("student-tiny", pretrained="none") for _ in range(2))
+    base = save_checkpoint(tmp_path / "base.pt", base_model, training_data="stage A")
+    tuned = save_checkpoint(tmp_path / "tuned.pt", tuned_model, training_data="stage B")
+    out = tmp_path / "mixed.pt"
+    argv = ["export", str(tuned), "--out", str(out), "--interpolate-with", str(base), "--weight", "0.4"]
+    assert cli_main.main(argv) == 0
+    mixed, meta = load_checkpoint(out)
+    for name, value in tuned_model.state_dict().items():
+        if value.is_floating_point():
+            expected = 0.6 * base_model.state_dict()[name] + 0.4 * value
+            torch.testing.assert_close(mixed.state_dict()[name], expected.half().float(), atol=2e-3, rtol=2e-3)
+    assert meta["extra"]["interpolated_with"] == "base.pt" and meta["extra"]["interpolation_weight"] == 0.4
+    assert meta["training_data"].startswith("weight-space interpolation 0.6 x base.pt + 0.4 x tuned.pt")
+    assert "stage A" in meta["training_data"] and "stage B" in meta["training_data"]
+    capsys.readouterr()
+    assert cli_main.main(["export", str(tuned), "--out", str(tmp_path / "x.pt"), "--weight", "0.4"]) == 2
+    assert "--interpolate-with BASE and --weight W go together" in capsys.readouterr().err
+    teacher = save_checkpoint(tmp_path / "teacher.pt", build_model("teacher-tiny", pretrained="none"))
+    argv = ["export", str(tuned), "--out", str(tmp_path / "y.pt"), "--interpolate-with", str(teacher), "--weight", "1"]
+    assert cli_main.main(argv) == 2
+    assert "not 'student-tiny'" in capsys.readouterr().err and not (tmp_path / "y.pt").exists()
+
+
 def test_speed_prints_a_table_with_ratios_and_writes_json(tmp_path, capsys):
     out = tmp_path / "speed.json"
     code = cli_main.main(["speed", "--trackers", "kcf-rgb", "csrt-thermal", "--frames", "8", "--warmup", "1",

@@ -13,7 +13,7 @@ from rgbt_tracker_ros import __version__
 from rgbt_tracker_ros.cli import info
 from rgbt_tracker_ros.errors import CheckpointError, InputError
 from rgbt_tracker_ros.networks import backbones
-from rgbt_tracker_ros.networks.checkpoint import load_checkpoint, load_model, save_checkpoint
+from rgbt_tracker_ros.networks.checkpoint import interpolate_weights, load_checkpoint, load_model, save_checkpoint
 from rgbt_tracker_ros.networks.config import build_model
 
 torch.set_num_threads(1)
@@ -107,6 +107,37 @@ def test_weights_that_do_not_fit_the_stored_config(student, saved, tmp_path):
     torch.save(payload, edited)
     with pytest.raises(CheckpointError, match="weights do not fit config 'student-tiny': shape mismatch"):
         load_checkpoint(edited)
+
+
+def test_interpolation_mixes_floating_tensors_and_keeps_counters():
+    torch.manual_seed(1)
+    base, tuned = build_model("student-tiny", pretrained="none"), build_model("student-tiny", pretrained="none")
+    base_state = {k: v.clone() for k, v in base.state_dict().items()}
+    tuned_state = {k: v.clone() for k, v in tuned.state_dict().items()}
+    counter = next(k for k, v in tuned_state.items() if not v.is_floating_point())
+    tuned.state_dict()[counter].fill_(7)
+    interpolate_weights(base, tuned, 0.25)
+    mixed = tuned.state_dict()
+    for key, value in tuned_state.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(mixed[key], 0.75 * base_state[key] + 0.25 * value)
+    assert int(mixed[counter]) == 7
+
+
+def test_interpolation_ends_are_the_two_models_and_bad_input_is_refused():
+    torch.manual_seed(2)
+    base, tuned = build_model("student-tiny", pretrained="none"), build_model("student-tiny", pretrained="none")
+    tuned_state = {k: v.clone() for k, v in tuned.state_dict().items()}
+    interpolate_weights(base, tuned, 1.0)
+    assert all(torch.equal(tuned.state_dict()[k], v) for k, v in tuned_state.items())
+    interpolate_weights(base, tuned, 0.0)
+    assert all(torch.equal(tuned.state_dict()[k], v) for k, v in base.state_dict().items() if v.is_floating_point())
+    for bad in (-0.1, 1.5, True, "0.5"):
+        with pytest.raises(InputError, match=r"interpolation weight must be a number in \[0, 1\]"):
+            interpolate_weights(base, tuned, bad)
+    other = build_model("teacher-tiny", pretrained="none")
+    with pytest.raises(CheckpointError, match="cannot interpolate config 'student-tiny' with 'teacher-tiny'"):
+        interpolate_weights(other, tuned, 0.5)
 
 
 def test_extra_must_be_json_like(student, tmp_path):

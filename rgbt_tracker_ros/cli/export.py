@@ -6,6 +6,9 @@
 - ``--format onnx``: the per-frame graphs (``tracking.backends.onnx_export``) for the onnxruntime /
   tensorrt backends, with their parity against PyTorch printed.
 - ``--format tensorrt``: the ONNX export plus TensorRT engines built from it (on the target GPU).
+
+``--interpolate-with BASE --weight W`` exports ``(1 - W) BASE + W CHECKPOINT`` instead
+(``networks.checkpoint.interpolate_weights``), with both sources recorded in the checkpoint.
 """
 from __future__ import annotations
 
@@ -34,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fp32", action="store_true", help="tensorrt: build fp32 engines instead of fp16")
     parser.add_argument("--training-data", default=None,
                         help="pt: replace the stored training-data description (default: keep it)")
+    parser.add_argument("--interpolate-with", type=Path, default=None, metavar="BASE",
+                        help="export (1 - W) x BASE + W x CHECKPOINT instead of the checkpoint alone (weight-space "
+                        "interpolation of a fine-tuned model with the one it started from, WiSE-FT); BASE must "
+                        "have the same config")
+    parser.add_argument("--weight", type=float, default=None, metavar="W",
+                        help="with --interpolate-with: the checkpoint's share W in [0, 1]")
     parser.set_defaults(func=run)
 
 
@@ -44,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
     if (args.checkpoint is None) == (args.model is None):
         raise InputError("give the checkpoint to export once: as the argument or as --model")
     args.checkpoint = args.checkpoint or args.model
+    if (args.interpolate_with is None) != (args.weight is None):
+        raise InputError("--interpolate-with BASE and --weight W go together")
     model, meta = load_checkpoint(args.checkpoint)
+    if args.interpolate_with is not None:
+        model, meta = _interpolated(model, meta, args.checkpoint, args.interpolate_with, args.weight)
     if args.format == "pt":
         training_data = meta.get("training_data", "") if args.training_data is None else args.training_data
         extra = dict(meta.get("extra") or {}, exported_from=args.checkpoint.name)
@@ -71,3 +84,17 @@ def run(args: argparse.Namespace) -> int:
         for path in build_engines(args.out, fp16=not args.fp32, force=True):
             print(f"built {path}")
     return 0
+
+
+def _interpolated(model, meta: dict, path: Path, base_path: Path, weight: float) -> tuple:
+    """``model`` interpolated with the checkpoint at ``base_path``; ``meta`` says how it was made."""
+    from rgbt_tracker_ros.networks.checkpoint import interpolate_weights, load_checkpoint
+
+    base, base_meta = load_checkpoint(base_path, config=meta["config"])
+    interpolate_weights(base, model, weight)
+    description = (f"weight-space interpolation {1 - weight:g} x {base_path.name} + {weight:g} x {path.name}; "
+                   f"{base_path.name}: {base_meta.get('training_data') or 'not recorded'}; "
+                   f"{path.name}: {meta.get('training_data') or 'not recorded'}")
+    extra = dict(meta.get("extra") or {}, interpolated_with=base_path.name, interpolation_weight=weight)
+    return model, dict(meta, training_data=description, extra=extra)
+

@@ -131,3 +131,26 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu",
                config: Union[None, str, Path, AnyConfig] = None) -> nn.Module:
     """The model of a checkpoint, in eval mode on ``device`` (see :func:`load_checkpoint`)."""
     return load_checkpoint(path, config=config, map_location=device)[0]
+
+
+def interpolate_weights(base: nn.Module, tuned: nn.Module, weight: float) -> nn.Module:
+    """Set ``tuned``'s weights to ``(1 - weight) * base + weight * tuned`` (in place; returns ``tuned``).
+
+    Weight-space interpolation between a model and its fine-tuned copy (WiSE-FT, Wortsman et al.,
+    CVPR 2022): it keeps part of the base model's behaviour on its own data while taking part of what
+    fine-tuning learnt. Every floating tensor is interpolated, BatchNorm running statistics included;
+    integer buffers (BatchNorm's batch counters) keep ``tuned``'s values. Both models must have one
+    architecture (same config).
+    """
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= float(weight) <= 1.0:
+        raise InputError(f"interpolation weight must be a number in [0, 1], got {weight!r}")
+    diffs = tuned.config.architecture_differences(base.config)
+    if diffs:
+        raise CheckpointError(f"cannot interpolate config {tuned.config.name!r} with {base.config.name!r}: "
+                              f"they differ in {', '.join(diffs)}")
+    base_state, tuned_state = base.state_dict(), tuned.state_dict()
+    mixed = {key: torch.lerp(base_state[key].to(value), value, float(weight)) if value.is_floating_point() else value
+             for key, value in tuned_state.items()}
+    tuned.load_state_dict(mixed)
+    return tuned
+
