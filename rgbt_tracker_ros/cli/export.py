@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FORMATS = ("pt", "onnx", "tensorrt")
 
@@ -86,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _interpolated(model, meta: dict, path: Path, base_path: Path, weight: float) -> tuple:
+def _interpolated(model: nn.Module, meta: dict[str, Any], path: Path, base_path: Path, weight: float
+                  ) -> tuple[nn.Module, dict[str, Any]]:
     """``model`` interpolated with the checkpoint at ``base_path``; ``meta`` says how it was made."""
     from rgbt_tracker_ros.networks.checkpoint import interpolate_weights, load_checkpoint
 
@@ -97,4 +102,3 @@ def _interpolated(model, meta: dict, path: Path, base_path: Path, weight: float)
                    f"{path.name}: {meta.get('training_data') or 'not recorded'}")
     extra = dict(meta.get("extra") or {}, interpolated_with=base_path.name, interpolation_weight=weight)
     return model, dict(meta, training_data=description, extra=extra)
-

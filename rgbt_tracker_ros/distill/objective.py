@@ -79,7 +79,8 @@ class DistillationNet(nn.Module):
             sizes = {level: teacher.fused[level].shape[-2:] for level in FUSED_LEVELS}
             mpsd = mpsd_loss(
                 teacher.fused,
-                {level: self.mpsd(level, both_frames(student_frames, "fused", level), sizes[level]) for level in FUSED_LEVELS},
+                {level: self.mpsd(level, both_frames(student_frames, "fused", level), sizes[level])
+                 for level in FUSED_LEVELS},
                 {level: self.mpsd(level, both_frames(student_frames, "initial_fusions", level), sizes[level])
                  for level in FUSED_LEVELS},
                 {level: both_frames(student_frames, "path_weights", level) for level in FUSED_LEVELS},

@@ -221,8 +221,8 @@ def paired_differences(report: EvaluationReport) -> list[PairedDifference]:
     rows = []
     for tracker in report.trackers[1:]:
         for score in report.protocol.score_names:
-            differences = np.array([float(tracker.per_sequence[name][score]) - float(reference.per_sequence[name][score])
-                                    for name in report.sequences])
+            differences = np.array([float(tracker.per_sequence[name][score])
+                                    - float(reference.per_sequence[name][score]) for name in report.sequences])
             error = float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(differences) > 1 else None
             rows.append(PairedDifference(tracker.name, reference.name, score, float(differences.mean()), error,
                                          int((differences > 0).sum()), int((differences < 0).sum()), len(differences)))
