@@ -125,6 +125,13 @@ def test_ostrack_loss_weights_and_masks_hidden_targets():
     expected_focal = -32 * math.log(0.5) * 0.25 / 1  # no peak: the negative sum alone
     assert terms["focal"] == pytest.approx(expected_focal)
     assert terms["loss"] == pytest.approx(terms["giou"] + terms["l1"] + terms["focal"])
+    batch["search_visible"] = torch.ones(1, 2)  # now the second (wrong) box counts: half its terms, then none
+    full = OSTrackLoss()(output, batch).terms
+    assert full["giou"] > 0 and full["l1"] > 0
+    dropped = OSTrackLoss()(output, {**batch, "box_weight": torch.tensor([[1.0, 0.0]])}).terms
+    assert dropped["giou"] == pytest.approx(0.0, abs=1e-6) and dropped["l1"] == pytest.approx(0.0, abs=1e-6)
+    halved = OSTrackLoss()(output, {**batch, "box_weight": torch.tensor([[1.0, 0.5]])}).terms
+    assert halved["giou"] == pytest.approx(full["giou"] / 2) and halved["focal"] == pytest.approx(full["focal"])
 
 
 def test_objectives_refuse_the_other_familys_settings(synthetic_root, tmp_path):

@@ -223,6 +223,14 @@ def test_sources_are_drawn_by_weight(synthetic_root, tmp_path, small_distill_set
               for i in range(8)]
     assert set(picked) == {0, 1} and len(both.sequences) == 2
     assert all(torch.equal(both[i]["test_bb"], mixture((1.0, 1.0))[i]["test_bb"]) for i in range(3))
+    assert "box_weight" not in both[0]  # no box-loss weights given: DiMP's samples as they are
+    boxed = SourceMixture([TrainingSource("a", [first], 1.0, box_weight=1.0),
+                           TrainingSource("b", [second], 1.0, box_weight=0.0)]).sampler(settings, 8, seed=3)
+    boxed.set_epoch(1)
+    assert [float(boxed[i]["box_weight"][0]) for i in range(8)] == [1.0 - k for k in picked]
+    assert torch.equal(boxed[0]["test_bb"], both[0]["test_bb"])  # the weight leaves the draw alone
+    with pytest.raises(InputError, match="box-loss weights must be finite and >= 0"):
+        SourceMixture([TrainingSource("a", [first], 1.0, box_weight=float("nan"))])
     with pytest.raises(InputError, match="not all 0"):
         SourceMixture([TrainingSource("a", [first], 0.0)])
     with pytest.raises(DatasetError, match="source a: no usable training sequence"):

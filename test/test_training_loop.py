@@ -61,6 +61,21 @@ def test_dimp_loss_by_hand():
     assert DiMPLoss()(output, batch).terms["test_clf"] == pytest.approx(100 * (1 + 4) / 4)
 
 
+def test_box_weight_scales_each_samples_iou_term():
+    # Two samples, 4 proposals each, target IoU 0.5 (mapped to 0): squared errors 0.25 and 1.0 per proposal.
+    scores = [torch.zeros(1, 2, 2, 2) for _ in range(3)]
+    iou_pred = torch.tensor([[[0.5] * 4, [1.0] * 4]], requires_grad=True)
+    output = ModelOutput(target_scores=scores, iou_pred=iou_pred, train_features=None, test_features=None)
+    batch = {"test_label": torch.zeros(1, 2, 2, 2), "proposal_iou": torch.full((1, 2, 4), 0.5)}
+    assert DiMPLoss()(output, batch).terms["iou"] == pytest.approx(0.625)
+    assert DiMPLoss()(output, {**batch, "box_weight": torch.ones(1, 2)}).terms["iou"] == pytest.approx(0.625)
+    assert DiMPLoss()(output, {**batch, "box_weight": torch.tensor([[2.0, 1.0]])}).terms["iou"] == pytest.approx(0.75)
+    dropped = DiMPLoss()(output, {**batch, "box_weight": torch.tensor([[1.0, 0.0]])})
+    assert dropped.terms["iou"] == pytest.approx(0.125)  # the mean stays over both samples' proposals
+    dropped.total.backward()
+    assert torch.all(iou_pred.grad[0, 1] == 0) and torch.all(iou_pred.grad[0, 0] != 0)
+
+
 def test_parameter_groups_follow_the_prefixes():
     model = torch.nn.Sequential()
     model.add_module("head", torch.nn.Linear(2, 2))
@@ -189,6 +204,21 @@ def test_cli_trains_plots_and_rejects_bad_input(cli, synthetic_root, tmp_path, c
     capsys.readouterr()
     assert cli(["train", "--data", str(synthetic_root)]) == 2
     assert "--model-config" in capsys.readouterr().err
+    mixed = tmp_path / "mixed-run"
+    code = cli(["train", "--model-config", str(config), "--data", f"{synthetic_root},{synthetic_root}",
+                "--data-weights", "1,1", "--box-loss-weights", "1,0", "--out", str(mixed), "--settings",
+                "synthetic-cpu", "--epochs", "1", "--samples-per-epoch", "2", "--batch", "2", "--device", "cpu",
+                "--no-progress"])
+    assert code == 0
+    assert "weight 1, box-loss weight 0)" in load_checkpoint(mixed / "checkpoints" / "epoch_001.pt")[1]["training_data"]
+    capsys.readouterr()
+    for extra, message in ((["--box-loss-weights", "1"], "--box-loss-weights needs --data-weights"),
+                           (["--data-weights", "1", "--box-loss-weights", "1,0"], "gives 2 weight(s) for 1"),
+                           (["--data-weights", "1", "--box-loss-weights", "x"], "is not a comma-separated list"),
+                           (["--data-weights", "1", "--box-loss-weights", "-1"], "finite and >= 0")):
+        assert cli(["train", "--model-config", str(config), "--data", str(synthetic_root), "--out",
+                    str(tmp_path / "z"), "--device", "cpu", *extra]) == 2
+        assert message in capsys.readouterr().err
     assert cli(["train", "--model-config", str(config), "--data", str(tmp_path / "missing"), "--out",
                  str(tmp_path / "x")]) == 2
     assert cli(["train", "--model-config", str(config), "--data", str(synthetic_root), "--out", str(tmp_path / "y"),

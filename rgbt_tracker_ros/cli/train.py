@@ -48,6 +48,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, settings_help: str) -> No
                         "or `rgbt-tracker synth` output) or teacher bundles (`rgbt-tracker label`)")
     parser.add_argument("--data-weights", metavar="W[,W...]",
                         help="sampling weight of each --data root, in order (default: every sequence equally likely)")
+    parser.add_argument("--box-loss-weights", metavar="W[,W...]",
+                        help="weight of the box terms (IoU-Net; AINet: GIoU + L1) of each --data root's samples, in "
+                        "order (default 1 each; 0 keeps a root out of box training); needs --data-weights")
     parser.add_argument("--layout", default="auto", metavar="KIND",
                         help="dataset folder layout: auto (default), lasher, rgbt234, rgbt210 or gtot")
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder for checkpoints and logs")
@@ -115,12 +118,25 @@ def open_training_data(
             raise InputError(f"--data-weights {args.data_weights!r} is not a comma-separated list of numbers") from None
         if len(weights) != len(roots):
             raise InputError(f"--data-weights gives {len(weights)} weight(s) for {len(roots)} --data root(s)")
+    box_weights = [1.0] * len(roots)
+    if args.box_loss_weights is not None:
+        if args.data_weights is None:
+            raise InputError("--box-loss-weights needs --data-weights (a weighted mixture of the --data roots)")
+        try:
+            box_weights = [float(part) for part in args.box_loss_weights.split(",")]
+        except ValueError:
+            raise InputError(f"--box-loss-weights {args.box_loss_weights!r} is not a comma-separated list of "
+                             "numbers") from None
+        if len(box_weights) != len(roots):
+            raise InputError(f"--box-loss-weights gives {len(box_weights)} weight(s) for {len(roots)} --data root(s)")
     opened = [open_training_root(root, layout=args.layout) for root in roots]
     if args.data_weights is None:
         parts = [f"{root} ({len(sequences)} sequences)" for root, sequences in zip(roots, opened)]
         return [sequence for sequences in opened for sequence in sequences], ", ".join(parts)
-    sources = [TrainingSource(str(root), sequences, weight) for root, sequences, weight in zip(roots, opened, weights)]
-    parts = [f"{s.name} ({len(s.sequences)} sequences, weight {s.weight:g})" for s in sources]
+    sources = [TrainingSource(str(root), sequences, weight, box_weight)
+               for root, sequences, weight, box_weight in zip(roots, opened, weights, box_weights)]
+    parts = [f"{s.name} ({len(s.sequences)} sequences, weight {s.weight:g}"
+             + (f", box-loss weight {s.box_weight:g})" if args.box_loss_weights is not None else ")") for s in sources]
     return SourceMixture(sources), ", ".join(parts)
 
 

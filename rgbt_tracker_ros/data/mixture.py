@@ -11,6 +11,11 @@ weights). With weights, :class:`SourceMixture` draws each sample's root first, w
 ``weight / sum(weights)``, then a sample from that root (:class:`~.sampler.DiMPSampler`, or the
 objective's sampler, e.g. :class:`~.ostrack_sampler.OSTrackSampler`); the root choice draws from
 ``default_rng([seed, epoch, index, 1])``, so it depends only on the sample, as the sample itself.
+
+A root may also carry a box-loss weight (ours; pytracking has none): where any root's weight is not 1, every
+sample carries ``box_weight`` ``(1,)``, its root's weight, which scales that sample's box terms (DiMP's IoU-Net
+loss, OSTrack's GIoU + L1) while its classification terms stay whole. Weight 0 keeps a root out of box training,
+e.g. scenes whose axis-aligned ground truth is loose around a rotated target (``docs/training.md``, issue 14).
 """
 from __future__ import annotations
 
@@ -58,11 +63,12 @@ def open_training_root(root: Union[str, Path], layout: str = "auto") -> list[Tra
 
 @dataclass
 class TrainingSource:
-    """One root's sequences and its sampling weight."""
+    """One root's sequences, its sampling weight and the weight of its samples' box terms."""
 
     name: str
     sequences: list[TrainingSequence]
     weight: float
+    box_weight: float = 1.0
 
 
 class SourceMixture:
@@ -74,6 +80,9 @@ class SourceMixture:
         weights = [float(source.weight) for source in sources]
         if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
             raise InputError(f"source weights must be >= 0 and not all 0, got {weights}")
+        box_weights = [float(source.box_weight) for source in sources]
+        if not all(np.isfinite(w) and w >= 0 for w in box_weights):
+            raise InputError(f"box-loss weights must be finite and >= 0, got {box_weights}")
         self.sources = list(sources)
 
     def sampler(self, settings: SamplerSettings, samples_per_epoch: int, seed: int = 0,
@@ -100,6 +109,8 @@ class MixedSampler(Dataset):
                 raise DatasetError(f"source {source.name}: {exc}") from None
         weights = np.array([source.weight for source in sources], dtype=np.float64)
         self.probabilities = weights / weights.sum()
+        box_weights = [float(source.box_weight) for source in sources]
+        self.box_weights = None if all(w == 1.0 for w in box_weights) else box_weights
 
     @property
     def sequences(self) -> list[UsableSequence]:
@@ -116,4 +127,8 @@ class MixedSampler(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, int(index), 1])
-        return self.samplers[int(rng.choice(len(self.samplers), p=self.probabilities))][index]
+        source = int(rng.choice(len(self.samplers), p=self.probabilities))
+        sample = self.samplers[source][index]
+        if self.box_weights is not None:
+            sample["box_weight"] = torch.tensor([self.box_weights[source]], dtype=torch.float32)
+        return sample

@@ -36,9 +36,15 @@ class LBHinge(nn.Module):
         return loss.clamp(max=self.clip) if self.clip is not None else loss
 
 
-def iou_loss(iou_pred: torch.Tensor, iou_target: torch.Tensor) -> torch.Tensor:
-    """IoU-Net loss: mean squared error between predicted and true proposal IoUs (DiMP/ATOM)."""
-    return F.mse_loss(iou_pred, iou_target)
+def iou_loss(iou_pred: torch.Tensor, iou_target: torch.Tensor,
+             sample_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """IoU-Net loss: mean squared error between predicted and true proposal IoUs ``(frames, B, P)`` (DiMP/ATOM).
+
+    ``sample_weight`` ``(1, B)`` (ours) scales each sample's squared errors; the mean stays over all of them, so
+    weight 1 everywhere is DiMP's loss and weight 0 drops a sample's proposals from it."""
+    if sample_weight is None:
+        return F.mse_loss(iou_pred, iou_target)
+    return (sample_weight[..., None] * (iou_pred - iou_target) ** 2).mean()
 
 
 def giou_loss(predicted: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,11 +46,14 @@ class DiMPLoss:
         self.hinge = LBHinge(threshold=hinge_threshold)
 
     def __call__(self, output: ModelOutput, batch: Mapping[str, torch.Tensor]) -> LossTerms:
-        """``batch`` needs ``test_label (num_test, B, h, w)`` and ``proposal_iou (num_test, B, P)``."""
+        """``batch`` needs ``test_label (num_test, B, h, w)`` and ``proposal_iou (num_test, B, P)``; an optional
+        ``box_weight (1, B)`` scales each sample's IoU-Net term (:class:`~rgbt_tracker_ros.data.mixture.SourceMixture`)."""
         label = batch["test_label"]
         clf_losses = [self.hinge(scores.float(), label) for scores in output.target_scores]
+        box_weight = batch.get("box_weight")
         weighted = {
-            "iou": self.weights.get("iou", 0.0) * iou_loss(output.iou_pred.float(), 2.0 * batch["proposal_iou"] - 1.0),
+            "iou": self.weights.get("iou", 0.0) * iou_loss(output.iou_pred.float(), 2.0 * batch["proposal_iou"] - 1.0,
+                                                          None if box_weight is None else box_weight.float()),
             "test_clf": self.weights.get("test_clf", 0.0) * clf_losses[-1],
             "test_init_clf": self.weights.get("test_init_clf", 0.0) * clf_losses[0],
         }
@@ -72,7 +75,8 @@ class OSTrackLoss:
     The box ``b`` is the one read at the predicted score map's peak (OSTrack trains size and offset there), as
     ``[x1, y1, x2, y2]`` fractions of the search crop against the target ``b*`` clamped to the crop; the L1 term
     is the mean over the four coordinates. Box terms average over the visible targets only (ours: OSTrack has
-    no hidden targets; a hidden target's label is all zero, so the focal term teaches "nowhere" there). Terms in
+    no hidden targets; a hidden target's label is all zero, so the focal term teaches "nowhere" there); an optional
+    ``box_weight (1, B)`` (:class:`~rgbt_tracker_ros.data.mixture.SourceMixture`) scales each sample's. Terms in
     ``LossTerms.terms``: the weighted ``giou``, ``l1``, ``focal``, the mean ``iou`` of the boxes and ``loss``.
     """
 
@@ -90,9 +94,10 @@ class OSTrackLoss:
         giou, iou = giou_loss(predicted_xyxy, target_xyxy)
         l1 = (predicted_xyxy - target_xyxy).abs().mean(dim=1)
         count = visible.sum().clamp(min=1.0)
+        box_weight = visible if "box_weight" not in batch else visible * batch["box_weight"][0].float()
         weighted = {
-            "giou": self.weights.get("giou", 0.0) * (giou * visible).sum() / count,
-            "l1": self.weights.get("l1", 0.0) * (l1 * visible).sum() / count,
+            "giou": self.weights.get("giou", 0.0) * (giou * box_weight).sum() / count,
+            "l1": self.weights.get("l1", 0.0) * (l1 * box_weight).sum() / count,
             "focal": self.weights.get("focal", 0.0) * center_focal_loss(output.head.score[:, 0].float(),
                                                                         batch["search_label"][0].float()),
         }
