@@ -47,7 +47,8 @@ class DiMPLoss:
 
     def __call__(self, output: ModelOutput, batch: Mapping[str, torch.Tensor]) -> LossTerms:
         """``batch`` needs ``test_label (num_test, B, h, w)`` and ``proposal_iou (num_test, B, P)``; an optional
-        ``box_weight (1, B)`` scales each sample's IoU-Net term (:class:`~rgbt_tracker_ros.data.mixture.SourceMixture`)."""
+        ``box_weight (1, B)`` scales each sample's IoU-Net term
+        (:class:`~rgbt_tracker_ros.data.mixture.SourceMixture`)."""
         label = batch["test_label"]
         clf_losses = [self.hinge(scores.float(), label) for scores in output.target_scores]
         box_weight = batch.get("box_weight")
