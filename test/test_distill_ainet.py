@@ -19,9 +19,9 @@ from rgbt_tracker_ros.data.bundle import read_manifest
 from rgbt_tracker_ros.data.crops import search_area_transform
 from rgbt_tracker_ros.data.datasets import open_dataset
 from rgbt_tracker_ros.data.ostrack_sampler import OSTrackViewSampler, center_heatmap
-from rgbt_tracker_ros.data.sampler import DiMPSampler, crop_pair, gaussian_label
+from rgbt_tracker_ros.data.sampler import DiMPSampler, collate_samples, crop_pair, gaussian_label
 from rgbt_tracker_ros.distill.objective import cmd_objective
-from rgbt_tracker_ros.distill.teachers import ainet_levels, response_on_student_grid
+from rgbt_tracker_ros.distill.teachers import ainet_levels, load_teacher, response_on_student_grid
 from rgbt_tracker_ros.errors import CheckpointError, InputError
 from rgbt_tracker_ros.networks.checkpoint import load_checkpoint, save_checkpoint
 from rgbt_tracker_ros.networks.config import build_model, load_config
@@ -119,6 +119,22 @@ def test_ainet_teacher_errors(ainet_path, tmp_path):
         cmd_objective(shallow, STUDENT)
     with pytest.raises(CheckpointError, match="not found"):
         cmd_objective(tmp_path / "missing.pt", STUDENT)
+
+
+def test_the_response_alone_searches_the_test_frames_only(synthetic_root, ainet_path):
+    teacher, _ = load_teacher(ainet_path, STUDENT)
+    settings = replace(load_settings("cmd-synthetic-cpu").sampler, num_train_frames=2, num_test_frames=2,
+                       output_size=64)
+    sampler = teacher.sampler_class(open_dataset(synthetic_root), settings, 2, seed=1)
+    batch = collate_samples([sampler[0], sampler[1]])
+    searched = []
+    hook = teacher.net.register_forward_hook(lambda module, inputs, output: searched.append(inputs[2].shape[0]))
+    full, alone = teacher(batch), teacher(batch, features=False)
+    hook.remove()
+    assert searched == [4 * 2, 2 * 2]  # (train + test frames) x batch, then test frames x batch
+    torch.testing.assert_close(alone.response, full.response, rtol=1e-4, atol=1e-5)
+    assert full.response.shape == (2, 2, 5, 5) and full.rgb and full.fused  # 64 px / stride 16, even filter: 5
+    assert not alone.rgb and not alone.tir and not alone.fused
 
 
 @pytest.mark.slow

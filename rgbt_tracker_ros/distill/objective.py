@@ -155,7 +155,7 @@ class CMDActor(Actor):
         teacher = None
         with autocast():
             if self.terms:
-                teacher = self.teacher(batch)  # under no_grad
+                teacher = self.teacher(batch, features=bool({"scfd", "mpsd"} & set(self.terms)))  # under no_grad
             output, feature_losses = net(batch, teacher)
         original = self.original(output, batch)
         weighted: dict[str, torch.Tensor] = {}

@@ -23,7 +23,8 @@ choice below is ours (also in docs/training.md, "Decisions where the paper is si
   ``exp(N(0, 0.5))``, which varies it more). In exchange, teacher and student maps cover the same image region
   cell for cell: the response maps cover every student cell, and resizing the student's features to the token
   grid (ABF, MPSD's adapter) aligns them. Every train and test frame is a search frame (SCFD and MPSD read them
-  all, as with a CMD teacher), all with the one template.
+  all, as with a CMD teacher), all with the one template; with HFRD alone on, only the test frames are searched
+  (the response needs nothing else).
 * **SCFD** (Eq. 1-3): AINet keeps an RGB and a TIR token stream in every layer (the DFM-enhanced search tokens
   that the next block reads), so SEM and CEM apply to them as to a CMD teacher's two streams. The paper's levels
   1-4 are the layers at a quarter, a half, three quarters and all of the depth (:func:`ainet_levels`:
@@ -100,14 +101,15 @@ class DistillTeacher(nn.Module):
         """Always eval mode (BatchNorm running statistics, no dropout): a teacher is never trained."""
         return super().train(False)
 
-    def targets(self, batch: Mapping[str, torch.Tensor]) -> TeacherTargets:
-        """The answers on ``batch`` (``collate_samples`` layout); subclasses compute them."""
+    def targets(self, batch: Mapping[str, torch.Tensor], features: bool = True) -> TeacherTargets:
+        """The answers on ``batch`` (``collate_samples`` layout); subclasses compute them. ``features=False``: only
+        ``response`` is asked for (HFRD alone), so a teacher may skip work and leave the feature dicts empty."""
         raise NotImplementedError
 
-    def forward(self, batch: Mapping[str, torch.Tensor]) -> TeacherTargets:
+    def forward(self, batch: Mapping[str, torch.Tensor], features: bool = True) -> TeacherTargets:
         """:meth:`targets` under ``no_grad``."""
         with torch.no_grad():
-            return self.targets(batch)
+            return self.targets(batch, features)
 
 
 def both_frames(features: tuple[Any, Any], group: str, level: str) -> torch.Tensor:
@@ -131,7 +133,8 @@ class DiMPTeacher(DistillTeacher):
         self.channels = teacher.backbone_channels
         self.fused_channels = {level: self.channels[level] for level in FUSED_LEVELS}
 
-    def targets(self, batch: Mapping[str, torch.Tensor]) -> TeacherTargets:
+    def targets(self, batch: Mapping[str, torch.Tensor], features: bool = True) -> TeacherTargets:
+        # The response needs the whole pass (the filter learns on the train frames), so ``features`` saves nothing.
         out = self.net(batch["train_rgb"], batch["train_tir"], batch["test_rgb"], batch["test_tir"],
                        batch["train_bb"], batch["test_proposals"])
         frames = (out.train_features, out.test_features)
@@ -187,23 +190,28 @@ class AINetTeacher(DistillTeacher):
                                      template_size=config.template_size)
         self.student_geometry = (student.input_size, student.feature_stride, student.filter_size)
 
-    def targets(self, batch: Mapping[str, torch.Tensor]) -> TeacherTargets:
+    def targets(self, batch: Mapping[str, torch.Tensor], features: bool = True) -> TeacherTargets:
         if "teacher_search_rgb" not in batch:
             raise InputError("an AINet teacher reads its own crops of the frames (OSTrackViewSampler's teacher_*); "
                              "the batch has none")
+        num_test, batch_size = batch["test_label"].shape[:2]
         search_rgb, search_tir = batch["teacher_search_rgb"], batch["teacher_search_tir"]
+        if not features:  # the response alone: the test frames' searches (the last num_test frames)
+            search_rgb, search_tir = search_rgb[-num_test:], search_tir[-num_test:]
         frames = search_rgb.shape[0]
         template_rgb = batch["teacher_template_rgb"][0].repeat(frames, 1, 1, 1)  # frame-major, like the searches
         template_tir = batch["teacher_template_tir"][0].repeat(frames, 1, 1, 1)
         out = self.net(template_rgb, template_tir, search_rgb.flatten(0, 1), search_tir.flatten(0, 1))
-        features = out.features
-        num_test, batch_size = batch["test_label"].shape[:2]
         scores = out.head.score[-num_test * batch_size:].float()
         response = response_on_student_grid(scores, search_rgb.shape[-1], *self.student_geometry)
-        return TeacherTargets(rgb={level: features.rgb[layer] for level, layer in zip(LEVELS, self.levels)},
-                              tir={level: features.tir[layer] for level, layer in zip(LEVELS, self.levels)},
-                              fused={level: features.fused[layer] for level, layer in self.fused_levels.items()},
-                              response=response.reshape(num_test, batch_size, *response.shape[-2:]))
+        response = response.reshape(num_test, batch_size, *response.shape[-2:])
+        if not features:
+            return TeacherTargets(rgb={}, tir={}, fused={}, response=response)
+        maps = out.features
+        return TeacherTargets(rgb={level: maps.rgb[layer] for level, layer in zip(LEVELS, self.levels)},
+                              tir={level: maps.tir[layer] for level, layer in zip(LEVELS, self.levels)},
+                              fused={level: maps.fused[layer] for level, layer in self.fused_levels.items()},
+                              response=response)
 
 
 def load_teacher(path: Union[str, Path], student: ModelConfig) -> tuple[DistillTeacher, dict[str, Any]]:
