@@ -112,23 +112,12 @@ def open_training_data(
     if not roots:
         raise InputError(f"--data {args.data!r} names no folder")
     if args.data_weights is not None:
-        try:
-            weights = [float(part) for part in args.data_weights.split(",")]
-        except ValueError:
-            raise InputError(f"--data-weights {args.data_weights!r} is not a comma-separated list of numbers") from None
-        if len(weights) != len(roots):
-            raise InputError(f"--data-weights gives {len(weights)} weight(s) for {len(roots)} --data root(s)")
+        weights = weights_per_root("--data-weights", args.data_weights, len(roots))
     box_weights = [1.0] * len(roots)
     if args.box_loss_weights is not None:
         if args.data_weights is None:
             raise InputError("--box-loss-weights needs --data-weights (a weighted mixture of the --data roots)")
-        try:
-            box_weights = [float(part) for part in args.box_loss_weights.split(",")]
-        except ValueError:
-            raise InputError(f"--box-loss-weights {args.box_loss_weights!r} is not a comma-separated list of "
-                             "numbers") from None
-        if len(box_weights) != len(roots):
-            raise InputError(f"--box-loss-weights gives {len(box_weights)} weight(s) for {len(roots)} --data root(s)")
+        box_weights = weights_per_root("--box-loss-weights", args.box_loss_weights, len(roots))
     opened = [open_training_root(root, layout=args.layout) for root in roots]
     if args.data_weights is None:
         parts = [f"{root} ({len(sequences)} sequences)" for root, sequences in zip(roots, opened)]
@@ -138,6 +127,19 @@ def open_training_data(
     parts = [f"{s.name} ({len(s.sequences)} sequences, weight {s.weight:g}"
              + (f", box-loss weight {s.box_weight:g})" if args.box_loss_weights is not None else ")") for s in sources]
     return SourceMixture(sources), ", ".join(parts)
+
+
+def weights_per_root(flag: str, text: str, roots: int) -> list[float]:
+    """The comma-separated numbers of ``flag``, one per ``--data`` root, or :class:`InputError`."""
+    from rgbt_tracker_ros.errors import InputError
+
+    try:
+        weights = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"{flag} {text!r} is not a comma-separated list of numbers") from None
+    if len(weights) != roots:
+        raise InputError(f"{flag} gives {len(weights)} weight(s) for {roots} --data root(s)")
+    return weights
 
 
 def run_loop(

@@ -153,4 +153,3 @@ def interpolate_weights(base: nn.Module, tuned: nn.Module, weight: float) -> nn.
              for key, value in tuned_state.items()}
     tuned.load_state_dict(mixed)
     return tuned
-
