@@ -1,10 +1,33 @@
 """Fixtures shared by the test modules."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+
+_CALL_PASSED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Remember whether the test body passed, for `_passed_tests_leave_no_tmp_path`."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.stash[_CALL_PASSED] = report.passed
+
+
+@pytest.fixture(autouse=True)
+def _passed_tests_leave_no_tmp_path(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Delete a passed test's `tmp_path`; a failed one's stays for a look. The suite writes about 3 GB of
+    checkpoints and bags, and pytest keeps its last three runs' folders (pytest 7.2, ROS's, has no retention
+    setting): a full disk once failed a CI run."""
+    yield
+    tmp_path = request.node.funcargs.get("tmp_path")
+    if tmp_path is not None and request.node.stash.get(_CALL_PASSED, False):
+        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 @pytest.fixture
