@@ -161,6 +161,22 @@ def test_run_files_checkpoints_and_refusals(synthetic_root, tmp_path):
     assert again.epochs[0].terms == result.epochs[0].terms
 
 
+def test_resuming_on_other_data_says_so(synthetic_root, tmp_path, capsys):
+    sequences = open_dataset(synthetic_root)
+    run = tmp_path / "run"
+    train(TINY, sequences, run, small_settings(epochs=1), device="cpu", data_description="a (2, weight 1)",
+          progress=False)
+    assert read_training_state(run / "last.pt")["data_source"] == "a (2, weight 1)"
+    capsys.readouterr()
+    train(TINY, sequences, run, small_settings(), device="cpu", resume=True, epochs=2,
+          data_description="a (2, weight 1)", progress=False)
+    assert "trained on" not in capsys.readouterr().err
+    train(TINY, sequences, run, small_settings(), device="cpu", resume=True, epochs=3,
+          data_description="a (2, weight 3)", progress=False)
+    assert "last.pt was trained on a (2, weight 1); the resumed epochs use a (2, weight 3)" in capsys.readouterr().err
+    assert read_training_state(run / "last.pt")["data_source"] == "a (2, weight 3)"
+
+
 def test_fine_tuning_from_weights_trains_only_the_unfrozen_modules(synthetic_root, tmp_path):
     sequences = open_dataset(synthetic_root)
     base = train(TINY, sequences, tmp_path / "base", small_settings(epochs=1), device="cpu", progress=False)

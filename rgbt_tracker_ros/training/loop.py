@@ -296,8 +296,9 @@ class Trainer:
         return EpochResult(epoch=epoch, terms=means, lr=lr, iterations=iterations, seconds=seconds)
 
     # ------------------------------------------------------------------ state
-    def state(self, data_description: str) -> dict[str, Any]:
-        """Everything ``--resume`` needs (plain containers and tensors: ``weights_only`` loadable)."""
+    def state(self, description: str, data_source: str) -> dict[str, Any]:
+        """Everything ``--resume`` needs (plain containers and tensors: ``weights_only`` loadable); ``description``
+        is the checkpoint's training-data line, ``data_source`` the ``data_description`` the run was given."""
         state = {
             "format": STATE_FORMAT,
             "epoch": self.epoch,
@@ -305,7 +306,8 @@ class Trainer:
             "model_config": self.config.to_dict(),
             "settings": self.settings.to_dict(),
             "objective": self.actor.identity(),
-            "data": data_description,
+            "data": description,
+            "data_source": data_source,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -436,6 +438,10 @@ def train(
             print(f"training: resuming with the settings stored in {state_path}; ignoring the new "
                   f"{', '.join(ignored)}", file=sys.stderr)
         settings = stored_settings
+        stored_data = state.get("data_source")  # absent from states written before it was stored
+        if stored_data is not None and stored_data != data_description and _env_rank() == 0:
+            print(f"training: {state_path} was trained on {stored_data or 'unnamed data'}; the resumed epochs use "
+                  f"{data_description or 'unnamed data'}", file=sys.stderr)
         pretrained = "none"  # the stored weights replace any initialisation
     elif state_path.is_file():
         raise InputError(f"{run_dir} already holds a training run (last.pt); pass --resume to continue it "
@@ -471,7 +477,8 @@ def train(
                     save_checkpoint(run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt", trainer.model,
                                     training_data=description,
                                     extra={"epoch": epoch, "settings": settings.name, **epoch_result.row()})
-                    write_bytes_atomic(state_path, lambda file: torch.save(trainer.state(description), file))
+                    run_state = trainer.state(description, data_description)
+                    write_bytes_atomic(state_path, lambda file: torch.save(run_state, file))
                     log.epoch(epoch_result.row(), trainer.step)
                 barrier(context)
         finally:
