@@ -471,7 +471,8 @@ def train(
                 if context.is_main:
                     description = (
                         f"{data_description or 'training sequences'}: {len(trainer.dataset.sequences)} usable "
-                        f"sequences; settings {settings.name!r}, {epoch} epoch(s) x {settings.samples_per_epoch} samples"
+                        f"sequences; settings {settings.name!r}, {epoch} epoch(s) x {settings.samples_per_epoch} "
+                        "samples"
                         + (f"; {trainer.actor.description()}" if trainer.actor.description() else "")
                     )
                     save_checkpoint(run_dir / "checkpoints" / f"epoch_{epoch:03d}.pt", trainer.model,
