@@ -1,7 +1,7 @@
 """ament_python / pip build script for rgbt_tracker_ros (see docs/architecture.md)."""
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE = "rgbt_tracker_ros"
 
@@ -11,7 +11,9 @@ setup(
     description="RGB-T single-object tracking for ROS 2: CMD student/teacher on DiMP, distillation, evaluation",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(exclude=["test", "test.*"]),
+    # namespace discovery: the data folders below (configs, params, lists, assets) count as packages too, so
+    # setuptools does not warn that they are importable but not listed
+    packages=find_namespace_packages(include=[PACKAGE, f"{PACKAGE}.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
     package_data={
         PACKAGE: [
