@@ -3,7 +3,9 @@
 For the runs the gradient probe cannot take (the bundled student, the teacher): the frames 0 and N/2 of every
 sequence of DATASET, whole, through each checkpoint's feature extractor; per fused level, each path's mean
 weight (student: MPSD, Eq. 6; teacher: FRS's selection, averaged over channels) and the mean of each frame's
-largest weight (1.0: one path for every frame).
+largest weight (1.0: one path for every frame). For the teacher, FRS's own weights per channel too: the mean
+of each (frame, channel)'s largest weight and the share of (frame, channel) pairs whose largest weight is above
+0.99 (saturated), and the share of channels that choose the same path on every frame.
 
     PYTHONPATH=. python docs/results/synthetic_ablation/path_weights.py DATA/synth_val CKPT [CKPT ...]
 """
@@ -14,6 +16,7 @@ import torch
 
 from rgbt_tracker_ros.data.datasets import open_dataset
 from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
+from rgbt_tracker_ros.networks.fusion import FRS
 
 
 def frames(root: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,12 +34,24 @@ def main() -> None:
     rgb, thermal = frames(sys.argv[1])
     for path in sys.argv[2:]:
         net, _ = load_checkpoint(path)
+        per_channel = []  # FRS weights (N, 3, C), in the order of the fused levels
+        hooks = [module.register_forward_hook(lambda _m, _i, output: per_channel.append(output[1]))
+                 for module in net.modules() if isinstance(module, FRS)]
         with torch.no_grad():
             features = net.eval().extract_features(rgb, thermal)
-        for level, weights in features.path_weights.items():
+        for hook in hooks:
+            hook.remove()
+        for index, (level, weights) in enumerate(features.path_weights.items()):
             means = "  ".join(f"{name} {float(w):.3f}" for name, w in zip(features.path_names, weights.mean(dim=0)))
-            print(f"{path}  {level}  {means}  largest {float(weights.max(dim=1).values.mean()):.3f}"
-                  f"  ({weights.shape[0]} frames)")
+            line = (f"{path}  {level}  {means}  largest {float(weights.max(dim=1).values.mean()):.3f}"
+                    f"  ({weights.shape[0]} frames)")
+            if per_channel:
+                largest, chosen = per_channel[index].max(dim=1)
+                fixed = (chosen == chosen[:1]).all(dim=0)
+                line += (f"  per channel: largest {float(largest.mean()):.3f}, above 0.99 "
+                         f"{100 * float((largest > 0.99).float().mean()):.1f} %, same path on every frame "
+                         f"{100 * float(fixed.float().mean()):.1f} %  ({largest.shape[1]} channels)")
+            print(line)
 
 
 if __name__ == "__main__":
