@@ -83,14 +83,7 @@ class OSTrackSampler(DiMPSampler):
         super().__init__(sequences, settings, samples_per_epoch, seed)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
-        while True:
-            chosen = self.sequences[int(rng.integers(len(self.sequences)))]
-            frame_ids = self.sample_frame_ids(chosen.visible, rng, test_candidates=chosen.has_box)
-            if frame_ids is not None:
-                break
-        sequence, boxes, hidden = chosen
-        template_ids, search_ids = frame_ids
+        rng, (sequence, boxes, hidden), (template_ids, search_ids) = self.choose_frames(index)
         s = self.settings
         grayscale = rng.random() < s.grayscale_probability
         sample: dict[str, torch.Tensor] = {}

@@ -330,15 +330,22 @@ class DiMPSampler(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return self.draw(index)[0]
 
-    def draw(self, index: int) -> tuple[dict[str, torch.Tensor], DrawnFrames]:
-        """Sample ``index`` of the epoch and the frames it was cut from (for other views of them)."""
+    def choose_frames(
+        self, index: int
+    ) -> tuple[np.random.Generator, UsableSequence, tuple[list[int], list[int]]]:
+        """The generator of sample ``index`` of the epoch, after it drew a sequence that can provide the frames,
+        that sequence and its ``(train_ids, test_ids)`` (:meth:`sample_frame_ids`); the sample's remaining draws
+        continue from the generator."""
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         while True:
             chosen = self.sequences[int(rng.integers(len(self.sequences)))]
             frame_ids = self.sample_frame_ids(chosen.visible, rng, test_candidates=chosen.has_box)
             if frame_ids is not None:
-                break
-        sequence, boxes, hidden = chosen
+                return rng, chosen, frame_ids
+
+    def draw(self, index: int) -> tuple[dict[str, torch.Tensor], DrawnFrames]:
+        """Sample ``index`` of the epoch and the frames it was cut from (for other views of them)."""
+        rng, (sequence, boxes, hidden), frame_ids = self.choose_frames(index)
         s = self.settings
         grayscale = rng.random() < s.grayscale_probability
         drawn = DrawnFrames(boxes=boxes, grayscale=grayscale)
