@@ -5,7 +5,9 @@ sequence of DATASET, whole, through each checkpoint's feature extractor; per fus
 weight (student: MPSD, Eq. 6; teacher: FRS's selection, averaged over channels) and the mean of each frame's
 largest weight (1.0: one path for every frame). For the teacher, FRS's own weights per channel too: the mean
 of each (frame, channel)'s largest weight and the share of (frame, channel) pairs whose largest weight is above
-0.99 (saturated), and the share of channels that choose the same path on every frame.
+0.99 (saturated), and the share of channels that choose the same path on every frame. For a student, Eq. 6's
+logits before the softmax: the mean over frames of the gap between the largest and the smallest path logit, and
+the mean over paths of each logit's standard deviation over the frames (what varies from frame to frame).
 
     PYTHONPATH=. python docs/results/synthetic_ablation/path_weights.py DATA/synth_val CKPT [CKPT ...]
 """
@@ -16,7 +18,7 @@ import torch
 
 from rgbt_tracker_ros.data.datasets import open_dataset
 from rgbt_tracker_ros.networks.checkpoint import load_checkpoint
-from rgbt_tracker_ros.networks.fusion import FRS
+from rgbt_tracker_ros.networks.fusion import FRS, MPSD
 
 
 def frames(root: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,8 +37,11 @@ def main() -> None:
     for path in sys.argv[2:]:
         net, _ = load_checkpoint(path)
         per_channel = []  # FRS weights (N, 3, C), in the order of the fused levels
+        logits = []  # MPSD's Eq. 6 logits (N, 3), in the order of the fused levels
         hooks = [module.register_forward_hook(lambda _m, _i, output: per_channel.append(output[1]))
                  for module in net.modules() if isinstance(module, FRS)]
+        hooks += [module.path_fc.register_forward_hook(lambda _m, _i, output: logits.append(output))
+                  for module in net.modules() if isinstance(module, MPSD)]
         with torch.no_grad():
             features = net.eval().extract_features(rgb, thermal)
         for hook in hooks:
@@ -51,6 +56,10 @@ def main() -> None:
                 line += (f"  per channel: largest {float(largest.mean()):.3f}, above 0.99 "
                          f"{100 * float((largest > 0.99).float().mean()):.1f} %, same path on every frame "
                          f"{100 * float(fixed.float().mean()):.1f} %  ({largest.shape[1]} channels)")
+            if logits:
+                gap = logits[index].max(dim=1).values - logits[index].min(dim=1).values
+                line += (f"  logits: gap {float(gap.mean()):.1f}, frame-to-frame sd "
+                         f"{float(logits[index].std(dim=0).mean()):.1f}")
             print(line)
 
 
