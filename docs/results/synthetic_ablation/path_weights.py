@@ -7,7 +7,8 @@ largest weight (1.0: one path for every frame). For the teacher, FRS's own weigh
 of each (frame, channel)'s largest weight and the share of (frame, channel) pairs whose largest weight is above
 0.99 (saturated), and the share of channels that choose the same path on every frame. For a student, Eq. 6's
 logits before the softmax: the mean over frames of the gap between the largest and the smallest path logit, and
-the mean over paths of each logit's standard deviation over the frames (what varies from frame to frame).
+the mean over paths of each logit's standard deviation over the frames (what varies from frame to frame), and
+the mean norm of the descriptor the logits are computed from.
 
     PYTHONPATH=. python docs/results/synthetic_ablation/path_weights.py DATA/synth_val CKPT [CKPT ...]
 """
@@ -40,8 +41,14 @@ def main() -> None:
         logits = []  # MPSD's Eq. 6 logits (N, 3), in the order of the fused levels
         hooks = [module.register_forward_hook(lambda _m, _i, output: per_channel.append(output[1]))
                  for module in net.modules() if isinstance(module, FRS)]
-        hooks += [module.path_fc.register_forward_hook(lambda _m, _i, output: logits.append(output))
-                  for module in net.modules() if isinstance(module, MPSD)]
+        descriptors = []  # MPSD's Eq. 6 descriptors (N, 3C): the global max pools of the three fusions
+
+        def record_eq6(_module, inputs, output) -> None:
+            descriptors.append(inputs[0])
+            logits.append(output)
+
+        hooks += [module.path_fc.register_forward_hook(record_eq6) for module in net.modules()
+                  if isinstance(module, MPSD)]
         with torch.no_grad():
             features = net.eval().extract_features(rgb, thermal)
         for hook in hooks:
@@ -59,7 +66,8 @@ def main() -> None:
             if logits:
                 gap = logits[index].max(dim=1).values - logits[index].min(dim=1).values
                 line += (f"  logits: gap {float(gap.mean()):.1f}, frame-to-frame sd "
-                         f"{float(logits[index].std(dim=0).mean()):.1f}")
+                         f"{float(logits[index].std(dim=0).mean()):.1f}; descriptor norm "
+                         f"{float(descriptors[index].norm(dim=1).mean()):.0f}")
             print(line)
 
 
