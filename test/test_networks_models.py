@@ -50,6 +50,16 @@ def test_config_errors_are_clear(tmp_path):
         load_config(bad)
     with pytest.raises(InputError, match="backbone must be one of"):
         ModelConfig(name="x", kind="student", backbone="vgg16")
+    with pytest.raises(InputError, match="mpsd_descriptor must be one of"):
+        ModelConfig(name="x", kind="student", backbone="resnet18", mpsd_descriptor="l2")
+
+
+def test_the_layernorm_descriptor_builds_into_the_student_and_keeps_its_keys():
+    config = load_config("student-tiny").replace(pretrained="none")
+    raw, normalised = build_model(config), build_model(config.replace(mpsd_descriptor="layernorm"))
+    assert set(raw.state_dict()) == set(normalised.state_dict())
+    assert all(isinstance(module.descriptor_norm, torch.nn.LayerNorm) for module in normalised.fusion.values())
+    assert raw.config.architecture_differences(normalised.config) == ["mpsd_descriptor ('raw' vs 'layernorm')"]
 
 
 def test_extract_features_levels_shapes_and_path_weights(model):

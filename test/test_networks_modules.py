@@ -42,6 +42,24 @@ def test_mpsd_initial_fusions_weights_and_gradients():
     assert_all_grads(mpsd)
 
 
+def test_mpsd_path_weights_by_hand_and_the_layernorm_descriptor_ignores_scale():
+    torch.manual_seed(0)
+    raw, normalised = MPSD(channels=4), MPSD(channels=4, descriptor="layernorm")
+    normalised.load_state_dict(raw.state_dict())  # LayerNorm without parameters: the same weights fit both
+    f_rgb, f_tir = torch.randn(2, 4, 3, 3), torch.randn(2, 4, 3, 3)
+    initial = raw(f_rgb, f_tir).initial_fusions
+    pooled = initial.amax(dim=(-2, -1)).flatten(1)  # gmp(cat(f1, f2, f3))
+    torch.testing.assert_close(raw(f_rgb, f_tir).path_weights, torch.softmax(raw.path_fc(pooled), dim=1))  # Eq. 6
+    standardised = (pooled - pooled.mean(1, keepdim=True)) / torch.sqrt(pooled.var(1, unbiased=False, keepdim=True)
+                                                                        + 1e-5)
+    torch.testing.assert_close(normalised(f_rgb, f_tir).path_weights,
+                               torch.softmax(raw.path_fc(standardised), dim=1))
+    # The descriptor's scale no longer reaches the logits: the same weights for 10x the pooled values.
+    torch.testing.assert_close(normalised.path_fc(normalised.descriptor_norm(10 * pooled)),
+                               normalised.path_fc(normalised.descriptor_norm(pooled)), rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(raw.path_fc(10 * pooled), raw.path_fc(pooled))
+
+
 @pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
 def test_mpsd_spatial_attention_hand_computed(activation):
     mpsd = MPSD(channels=4, sa_activation=activation)

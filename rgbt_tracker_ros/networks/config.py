@@ -32,6 +32,8 @@ AINET_KIND = "ainet"
 #: RoI pooling of the filter initializer and IoU-Net (``networks/roi_pool.py``): ``prroi`` is exact
 #: PrRoIPool as in pytracking; ``legacy`` is our earlier substitute, half a feature cell away from it.
 ROI_POOLS = ("prroi", "legacy")
+#: The descriptor of MPSD's path weights (Eq. 6): ``raw`` as written, ``layernorm`` standardised (ours, ablation).
+MPSD_DESCRIPTORS = ("raw", "layernorm")
 
 
 def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -64,6 +66,8 @@ class ModelConfig:
             see :class:`~.fusion.MPSD`).
         mpsd_hidden_ratio: hidden width of the MPSD path-weight MLP as a fraction of the level's
             channels (1.0: ``fc(3C -> C) -> ReLU -> fc(C -> 3)``).
+        mpsd_descriptor: ``raw`` (Eq. 6 as written) or ``layernorm`` (the pooled descriptor standardised
+            before the MLP; ours, for ablation; see :class:`~.fusion.MPSD`).
         mdc_reduction / frs_reduction: channel-attention reduction ratios of the teacher's MDC/FRS.
         roi_pool: RoI pooling of the filter initializer and IoU-Net: ``prroi`` (exact PrRoIPool,
             pytracking's convention; needed by weights imported from pytracking) or ``legacy`` (the
@@ -92,6 +96,7 @@ class ModelConfig:
     mask_init_factor: float = 3.0
     sa_activation: str = "softmax"
     mpsd_hidden_ratio: float = 1.0
+    mpsd_descriptor: str = "raw"
     mdc_reduction: int = 16
     frs_reduction: int = 16
     roi_pool: str = "legacy"
@@ -109,6 +114,9 @@ class ModelConfig:
         if self.sa_activation not in ("softmax", "sigmoid"):
             raise InputError(f"config {self.name!r}: sa_activation must be softmax or sigmoid, "
                              f"got {self.sa_activation!r}")
+        if self.mpsd_descriptor not in MPSD_DESCRIPTORS:
+            raise InputError(f"config {self.name!r}: mpsd_descriptor must be one of {MPSD_DESCRIPTORS}, "
+                             f"got {self.mpsd_descriptor!r}")
         if self.roi_pool not in ROI_POOLS:
             raise InputError(f"config {self.name!r}: roi_pool must be one of {ROI_POOLS}, got {self.roi_pool!r}")
         if self.input_size < 64 or self.input_size % self.feature_stride:

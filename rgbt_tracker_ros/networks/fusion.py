@@ -45,15 +45,23 @@ class MPSD(nn.Module):
     layers" without widths, we use ``fc(3C -> hidden) -> ReLU -> fc(hidden -> 3)`` with
     ``hidden = round(hidden_ratio * C)`` (our choice). The weights are per sample (one scalar per
     path, broadcast over C, H, W: "feature-wise weights").
+
+    ``descriptor``: ``raw`` (Eq. 6 as written, the default) or ``layernorm``: the pooled descriptor standardised
+    per sample (LayerNorm without parameters) before the fully connected layers. Ours, for ablation: with
+    ``raw`` the selection collapses to one path per level as the descriptor's scale grows in training
+    (docs/results.md, the synthetic ablation); ``layernorm`` takes that scale out of the logits.
     """
 
     path_names = ("sa", "mul", "diff")
 
-    def __init__(self, channels: int, sa_activation: str = "softmax", hidden_ratio: float = 1.0):
+    def __init__(self, channels: int, sa_activation: str = "softmax", hidden_ratio: float = 1.0,
+                 descriptor: str = "raw"):
         super().__init__()
         self.sa_activation = sa_activation
         self.sa_conv = nn.Conv2d(2 * channels, 2, kernel_size=1)
         hidden = max(8, round(hidden_ratio * channels))
+        self.descriptor_norm = (nn.LayerNorm(3 * channels, elementwise_affine=False) if descriptor == "layernorm"
+                                else nn.Identity())
         self.path_fc = nn.Sequential(nn.Linear(3 * channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 3))
 
     def spatial_attention(self, f_rgb: torch.Tensor, f_tir: torch.Tensor) -> torch.Tensor:
@@ -65,7 +73,7 @@ class MPSD(nn.Module):
     def forward(self, f_rgb: torch.Tensor, f_tir: torch.Tensor) -> FusionResult:
         initial = torch.stack((self.spatial_attention(f_rgb, f_tir), f_rgb * f_tir, f_rgb - f_tir), dim=1)
         pooled = torch.amax(initial, dim=(-2, -1)).flatten(1)  # gmp(cat(f1, f2, f3)): (N, 3C)
-        weights = torch.softmax(self.path_fc(pooled), dim=1)  # Eq. 6
+        weights = torch.softmax(self.path_fc(self.descriptor_norm(pooled)), dim=1)  # Eq. 6
         fused = (initial * weights[:, :, None, None, None]).sum(dim=1)
         return FusionResult(fused=fused, path_weights=weights, initial_fusions=initial)
 

@@ -92,8 +92,9 @@ class RGBTDiMPNet(nn.Module):
         if config.kind == "student":
             self.backbone = ResNetTrunk(config.backbone)
             hidden = config.mpsd_hidden_ratio
-            self.fusion = nn.ModuleDict({lvl: MPSD(channels[lvl], config.sa_activation, hidden)
-                                         for lvl in FUSED_LEVELS})
+            self.fusion = nn.ModuleDict({
+                lvl: MPSD(channels[lvl], config.sa_activation, hidden, config.mpsd_descriptor) for lvl in FUSED_LEVELS
+            })
             self.fusion_path_names: tuple[str, ...] = MPSD.path_names
         else:
             self.rgb_backbone = ResNetTrunk(config.backbone)
