@@ -1,14 +1,15 @@
 """Fusion weights of tracking checkpoints on whole frames (issue 13's MPSD finding, docs/results.md).
 
 For the runs the gradient probe cannot take (the bundled student, the teacher): the frames 0 and N/2 of every
-sequence of DATASET, whole, through each checkpoint's feature extractor; per fused level, each path's mean
-weight (student: MPSD, Eq. 6; teacher: FRS's selection, averaged over channels) and the mean of each frame's
-largest weight (1.0: one path for every frame). For the teacher, FRS's own weights per channel too: the mean
-of each (frame, channel)'s largest weight and the share of (frame, channel) pairs whose largest weight is above
-0.99 (saturated), and the share of channels that choose the same path on every frame. For a student, Eq. 6's
-logits before the softmax: the mean over frames of the gap between the largest and the smallest path logit, and
-the mean over paths of each logit's standard deviation over the frames (what varies from frame to frame), and
-the mean norm of the descriptor the logits are computed from.
+sequence of DATASET, whole, through each checkpoint's feature extractor. Per fused level:
+
+- each path's mean weight (student: MPSD, Eq. 6; teacher: FRS's selection, averaged over channels), the mean of
+  each frame's largest weight (1.0: one path for every frame) and the share of frames whose largest weight is
+  not on the path most frames choose;
+- teacher: FRS's weights per channel: the mean of each (frame, channel)'s largest weight, the share of those
+  above 0.99 (saturated) and the share of channels that choose the same path on every frame;
+- student: Eq. 6's logits before the softmax: the mean gap between the largest and the smallest path logit, the
+  mean over paths of each logit's standard deviation over the frames, and the descriptor's mean norm.
 
     PYTHONPATH=. python docs/results/synthetic_ablation/path_weights.py DATA/synth_val CKPT [CKPT ...]
 """
@@ -55,8 +56,10 @@ def main() -> None:
             hook.remove()
         for index, (level, weights) in enumerate(features.path_weights.items()):
             means = "  ".join(f"{name} {float(w):.3f}" for name, w in zip(features.path_names, weights.mean(dim=0)))
-            line = (f"{path}  {level}  {means}  largest {float(weights.max(dim=1).values.mean()):.3f}"
-                    f"  ({weights.shape[0]} frames)")
+            chosen = weights.argmax(dim=1)
+            off_mode = float((chosen != chosen.mode().values).float().mean())
+            line = (f"{path}  {level}  {means}  largest {float(weights.max(dim=1).values.mean()):.3f}, "
+                    f"another path chosen on {100 * off_mode:.0f} % of the frames  ({weights.shape[0]} frames)")
             if per_channel:
                 largest, chosen = per_channel[index].max(dim=1)
                 fixed = (chosen == chosen[:1]).all(dim=0)
